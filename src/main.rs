@@ -1,0 +1,109 @@
+use anyhow::{Context, Result};
+use clap::Parser;
+use gateway_exporter::config::Config;
+use gateway_exporter::metrics::{Format, Metrics};
+use gateway_exporter::runtime::Runtime;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Prometheus exporter that tells which layer and which cause produced a 502, 503 or 504.
+#[derive(Parser, Debug)]
+#[command(name = "gateway-exporter", version, about)]
+struct Args {
+    /// Configuration file (YAML). Without it, an embedded default with auto-detection is used.
+    #[arg(long = "config.file", env = "GATEWAY_EXPORTER_CONFIG")]
+    config_file: Option<PathBuf>,
+    /// Validate the configuration file and exit (non-zero with the error).
+    #[arg(long = "config.check")]
+    config_check: bool,
+    /// Address to listen on for the web interface and telemetry.
+    #[arg(long = "web.listen-address", default_value = ":10211")]
+    listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    telemetry_path: String,
+    /// Only log messages with the given severity or above: debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info")]
+    log_level: String,
+    /// Read every configured log from its start to EOF, print the metrics on stdout, exit.
+    #[arg(long = "one-shot")]
+    one_shot: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| {
+        eprintln!("invalid --log.level {:?}; using info", args.log_level);
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    if let Err(e) = run(args) {
+        eprintln!("gateway-exporter: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn load_config(args: &Args) -> Result<Config> {
+    match &args.config_file {
+        Some(path) => Config::load(path),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let config = load_config(&args)?;
+    if args.config_check {
+        println!("config OK: {} probes, {} logs, {} worker pools, {} upstreams",
+            config.probes.len(), config.logs.len(), config.workers.len(), config.upstreams.len());
+        return Ok(());
+    }
+    let metrics = Arc::new(Metrics::new());
+    if args.one_shot {
+        gateway_exporter::logs::one_shot(&config, &metrics)?;
+        print!("{}", metrics.encode(Format::Text004));
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(serve(args, config, metrics))
+}
+
+async fn serve(args: Args, config: Config, metrics: Arc<Metrics>) -> Result<()> {
+    let addr = listen_addr(&args.listen_address)?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let runtime = Runtime::start(config, args.config_file.clone(), metrics);
+    tokio::spawn(reload_on_sighup(runtime.clone()));
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    let app = gateway_exporter::server::router(runtime, &args.telemetry_path);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `:port` means every address, as in the Go exporters.
+fn listen_addr(text: &str) -> Result<String> {
+    let addr = if text.starts_with(':') { format!("[::]{text}") } else { text.to_string() };
+    Ok(addr)
+}
+
+async fn reload_on_sighup(runtime: Arc<Runtime>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        let rt = runtime.clone();
+        match tokio::task::spawn_blocking(move || rt.reload()).await {
+            Ok(Err(e)) => tracing::error!("reload on SIGHUP refused: {e:#}"),
+            Err(e) => tracing::error!("reload task failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

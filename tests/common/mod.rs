@@ -1,0 +1,425 @@
+//! The one test harness: ports, temp dirs, real servers from Debian that stop when
+//! dropped, fake upstreams, and the exporter itself. Every integration test uses it.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Fail with the way to fix it when a Debian binary is missing.
+pub fn require(binary: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(binary);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{binary} is not installed: run ./scripts/test.sh (it installs the Debian packages the tests need)");
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("gwtest").tempdir().unwrap()
+}
+
+/// Wait until something accepts on `port`, or panic after `timeout`.
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after {timeout:?}");
+}
+
+/// Poll `check` until it returns Some, or panic with `what` after `timeout`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed (whole process group) when dropped.
+pub struct Daemon {
+    child: Child,
+    name: String,
+    pub stderr_path: PathBuf,
+}
+
+impl Daemon {
+    /// Spawn `cmd` in its own process group, stderr into `<dir>/<name>.stderr`.
+    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Daemon {
+        use std::os::unix::process::CommandExt;
+        let stderr_path = dir.join(format!("{name}.stderr"));
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Daemon { child, name: name.to_string(), stderr_path }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Panic with its stderr if it already exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited ({status}): {}", self.name, self.stderr());
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pgid = self.child.id() as i32;
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// A real nginx from Debian with its own prefix; `http_block` is the body of `http {}`.
+pub struct Nginx {
+    pub dir: tempfile::TempDir,
+    pub error_log: PathBuf,
+    pub access_log: PathBuf,
+    daemon: Daemon,
+}
+
+impl Nginx {
+    /// `{dir}` in `http_block` is replaced by the prefix dir. Waits for `ready_port`.
+    pub fn start(http_block: &str, ready_port: u16) -> Nginx {
+        Self::start_as("root", http_block, ready_port)
+    }
+
+    /// As [`Nginx::start`], with workers running as `user`.
+    pub fn start_as(user: &str, http_block: &str, ready_port: u16) -> Nginx {
+        let nginx = require("nginx");
+        let dir = tempdir();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let error_log = d.join("error.log");
+        let access_log = d.join("access.log");
+        let conf = format!(
+            "user {user};\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {err} info;\ndaemon off;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log {acc};\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{body}\n}}\n",
+            d = d.display(),
+            err = error_log.display(),
+            acc = access_log.display(),
+            body = http_block.replace("{dir}", &d.display().to_string()),
+        );
+        let conf_path = d.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut cmd = Command::new(nginx);
+        cmd.arg("-p").arg(d).arg("-c").arg(&conf_path).arg("-e").arg(&error_log);
+        let mut daemon = Daemon::spawn("nginx", cmd, d);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", ready_port)).is_err() {
+            daemon.assert_running();
+            assert!(Instant::now() < deadline, "nginx did not listen on {ready_port}: {}", daemon.stderr());
+            thread::sleep(Duration::from_millis(20));
+        }
+        Nginx { dir, error_log, access_log, daemon }
+    }
+
+    pub fn error_log_text(&self) -> String {
+        std::fs::read_to_string(&self.error_log).unwrap_or_default()
+    }
+}
+
+/// A tiny HTTP client for tests: status, headers and body of one request.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `METHOD path` against 127.0.0.1:port with extra headers; HTTP/1.0 so the body ends at close.
+pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> HttpReply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    HttpReply { status, headers, body: body.to_string() }
+}
+
+pub fn get(port: u16, path: &str) -> HttpReply {
+    http("GET", port, path, &[])
+}
+
+/// How a fake upstream treats each connection.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// Answer every request with this raw HTTP response (status line, headers, body).
+    Raw(String),
+    /// Accept and never answer.
+    Hang,
+    /// Read the request, then reset the connection (RST).
+    Reset,
+    /// Read the request, then close cleanly without answering.
+    Close,
+    /// Send the status line and headers, then trickle the body a byte per interval.
+    Trickle(Duration),
+    /// Send a valid head, then an endless body as fast as possible.
+    Endless,
+}
+
+/// A fake upstream on 127.0.0.1 (a stand-in for an app, never for nginx or a CDN's software).
+pub struct FakeUpstream {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeUpstream {
+    pub fn start(behaviour: Behaviour) -> FakeUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let b = behaviour.clone();
+                        let stop3 = stop2.clone();
+                        thread::spawn(move || serve_fake(conn, b, stop3));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FakeUpstream { port, stop }
+    }
+
+    /// An HTTP response with `status`, extra header lines and `body`.
+    pub fn respond(status: &str, headers: &[&str], body: &str) -> FakeUpstream {
+        let mut raw = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+        for h in headers {
+            raw.push_str(h);
+            raw.push_str("\r\n");
+        }
+        raw.push_str("\r\n");
+        raw.push_str(body);
+        Self::start(Behaviour::Raw(raw))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn read_request_head(conn: &mut TcpStream) {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut buf = [0u8; 8192];
+    let mut seen = Vec::new();
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+}
+
+fn serve_fake(mut conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>) {
+    conn.set_nonblocking(false).ok();
+    match behaviour {
+        Behaviour::Raw(raw) => {
+            read_request_head(&mut conn);
+            let _ = conn.write_all(raw.as_bytes());
+        }
+        Behaviour::Hang => {
+            while !stop.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Behaviour::Reset => {
+            read_request_head(&mut conn);
+            let _ = socket_linger_zero(&conn);
+        }
+        Behaviour::Close => {
+            read_request_head(&mut conn);
+        }
+        Behaviour::Trickle(every) => {
+            read_request_head(&mut conn);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+            while !stop.load(Ordering::Relaxed) && conn.write_all(b"x").is_ok() {
+                thread::sleep(every);
+            }
+        }
+        Behaviour::Endless => {
+            read_request_head(&mut conn);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let chunk = format!("{:x}\r\n{}\r\n", 65536, "y".repeat(65536));
+            while !stop.load(Ordering::Relaxed) && conn.write_all(chunk.as_bytes()).is_ok() {}
+        }
+    }
+}
+
+/// Close with SO_LINGER 0 so the peer sees a reset, not a FIN.
+fn socket_linger_zero(conn: &TcpStream) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let rc = unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The exporter under test, started on a free port with `config_yaml`.
+pub struct Exporter {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub daemon: Daemon,
+}
+
+impl Exporter {
+    pub fn start(config_yaml: &str) -> Exporter {
+        Self::start_with_args(config_yaml, &[])
+    }
+
+    pub fn start_with_args(config_yaml: &str, extra: &[&str]) -> Exporter {
+        let dir = tempdir();
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config_yaml).unwrap();
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway-exporter"));
+        cmd.arg("--config.file")
+            .arg(&config_path)
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--log.level")
+            .arg("debug")
+            .args(extra);
+        let mut daemon = Daemon::spawn("gateway-exporter", cmd, dir.path());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            daemon.assert_running();
+            assert!(Instant::now() < deadline, "exporter did not start: {}", daemon.stderr());
+            thread::sleep(Duration::from_millis(20));
+        }
+        Exporter { port, dir, config_path, daemon }
+    }
+
+    pub fn metrics(&self) -> String {
+        get(self.port, "/metrics").body
+    }
+
+    /// The value of the sample `name{labels}` where every given label matches.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        sample_value(&self.metrics(), name, labels)
+    }
+}
+
+/// Find one sample in exposition text: `name` exactly, each of `labels` present.
+pub fn sample_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, label_text) = match series.split_once('{') {
+            Some((m, rest)) => (m, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            return None;
+        }
+        let all = labels.iter().all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+        if all { value.parse().ok() } else { None }
+    })
+}
+
+/// Run `promtool check metrics` on `text`; returns its output on failure.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    let promtool = require("promtool");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
