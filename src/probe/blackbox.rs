@@ -1,15 +1,296 @@
-//! The blackbox_exporter-compatible `/probe` endpoint.
+//! The blackbox_exporter-compatible `/probe` endpoint: same parameters (`target`,
+//! `module`, `hostname`), same metric names, a fresh registry per request, plus the
+//! failure reason and the layer/vendor of the error that blackbox cannot give.
 
+use super::http::{Target, probe};
 use crate::config::Config;
-use crate::metrics::Format;
+use crate::metrics::{FGauge, Format, encode_registry};
 use axum::http::StatusCode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
 use std::collections::HashMap;
+use std::time::Duration;
 
+/// Blackbox subtracts this from Prometheus' scrape timeout so the answer arrives in time.
+const SCRAPE_TIMEOUT_OFFSET: f64 = 0.5;
+const DEFAULT_MODULE: &str = "http_2xx";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    reason: String,
+    layer: String,
+    vendor: String,
+}
+
+/// Parse and authorise a `/probe` request, run it, and encode the result.
 pub async fn handle(
-    _config: &Config,
-    _params: &HashMap<String, String>,
-    _scrape_timeout: Option<f64>,
-    _format: Format,
+    config: &Config,
+    params: &HashMap<String, String>,
+    scrape_timeout: Option<f64>,
+    format: Format,
 ) -> Result<String, (StatusCode, String)> {
-    Err((StatusCode::NOT_IMPLEMENTED, "not yet".into()))
+    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+    let module_name = params
+        .get("module")
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_MODULE);
+    let module = config
+        .modules
+        .get(module_name)
+        .ok_or_else(|| bad(format!("Unknown module {module_name:?}")))?;
+    let raw_target = params
+        .get("target")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| bad("Target parameter is missing".into()))?;
+    // Blackbox accepts a bare host for the http prober and assumes http://.
+    let with_scheme = if raw_target.contains("://") {
+        raw_target.clone()
+    } else {
+        format!("http://{raw_target}")
+    };
+    let url = url::Url::parse(&with_scheme)
+        .map_err(|e| bad(format!("Invalid target {raw_target:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!(
+            "Invalid target {raw_target:?}: only http and https are probed"
+        )));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| bad(format!("Invalid target {raw_target:?}: no host")))?;
+    if !config.probe_endpoint.allows(host) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!(
+                "Target host {host:?} is not allowed: add it (or a pattern such as \"*.example.com\", or \"*\" for any host) \
+                 to probe_endpoint.allowed_targets in the config"
+            ),
+        ));
+    }
+    let host_override = params.get("hostname").filter(|h| !h.is_empty()).cloned();
+    if let Some(h) = &host_override {
+        if hyper::header::HeaderValue::from_str(h).is_err() || h.contains(['/', ' ']) {
+            return Err(bad(format!("Invalid hostname {h:?}")));
+        }
+    }
+    let timeout = effective_timeout(module.timeout, scrape_timeout);
+    let target = Target {
+        url,
+        connect_to: None,
+        host_override,
+    };
+    let outcome = probe(&target, &module.http, timeout).await;
+    Ok(encode_outcome(&outcome, format))
+}
+
+/// The module timeout, shortened to fit Prometheus' scrape timeout when it tells us one.
+fn effective_timeout(module: Duration, scrape_timeout: Option<f64>) -> Duration {
+    match scrape_timeout {
+        Some(s) if s.is_finite() && s - SCRAPE_TIMEOUT_OFFSET > 0.0 => {
+            module.min(Duration::from_secs_f64(s - SCRAPE_TIMEOUT_OFFSET))
+        }
+        _ => module,
+    }
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: f64) {
+    let g = FGauge::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn encode_outcome(o: &super::http::Outcome, format: Format) -> String {
+    let mut r = Registry::default();
+    let phases = Family::<PhaseLabel, FGauge>::default();
+    for (phase, took) in o.phases.named() {
+        phases
+            .get_or_create(&PhaseLabel {
+                phase: phase.into(),
+            })
+            .set(took.as_secs_f64());
+    }
+    r.register_with_unit(
+        "probe_http_duration",
+        "Duration of http request by phase, summed over all redirects",
+        Unit::Seconds,
+        phases,
+    );
+    r.register_with_unit(
+        "probe_dns_lookup_time",
+        "Returns the time taken for probe dns lookup in seconds",
+        Unit::Seconds,
+        {
+            let g = FGauge::default();
+            g.set(o.phases.resolve.as_secs_f64());
+            g
+        },
+    );
+    gauge(
+        &mut r,
+        "probe_http_status_code",
+        "Response HTTP status code",
+        f64::from(o.status),
+    );
+    gauge(
+        &mut r,
+        "probe_http_content_length",
+        "Length of http content response",
+        o.content_length.map_or(-1.0, |l| l as f64),
+    );
+    gauge(
+        &mut r,
+        "probe_http_uncompressed_body_length",
+        "Length of uncompressed response body",
+        o.body_length as f64,
+    );
+    gauge(
+        &mut r,
+        "probe_http_redirects",
+        "The number of redirects",
+        o.redirects as f64,
+    );
+    gauge(
+        &mut r,
+        "probe_http_ssl",
+        "Indicates if SSL was used for the final redirect",
+        if o.tls { 1.0 } else { 0.0 },
+    );
+    gauge(
+        &mut r,
+        "probe_http_version",
+        "Returns the version of HTTP of the probe response",
+        o.http_version,
+    );
+    gauge(
+        &mut r,
+        "probe_failed_due_to_regex",
+        "Indicates if probe failed due to regex",
+        if o.failed_due_to_regex { 1.0 } else { 0.0 },
+    );
+    let ip_protocol = match o.ip {
+        Some(std::net::IpAddr::V4(_)) => 4.0,
+        Some(std::net::IpAddr::V6(_)) => 6.0,
+        None => 0.0,
+    };
+    gauge(
+        &mut r,
+        "probe_ip_protocol",
+        "Specifies whether probe ip protocol is IP4 or IP6",
+        ip_protocol,
+    );
+    if let Some(reason) = o.reason {
+        let failure = Family::<FailureLabels, Gauge>::default();
+        failure
+            .get_or_create(&FailureLabels {
+                reason: reason.as_str().into(),
+                layer: o.fingerprint.layer.as_str().into(),
+                vendor: o.fingerprint.vendor.as_str().into(),
+            })
+            .set(1);
+        r.register(
+            "probe_failure_info",
+            "Why the probe failed, and which layer and vendor generated the error",
+            failure,
+        );
+    }
+    r.register_with_unit(
+        "probe_duration",
+        "Returns how long the probe took to complete in seconds",
+        Unit::Seconds,
+        {
+            let g = FGauge::default();
+            g.set(o.duration.as_secs_f64());
+            g
+        },
+    );
+    gauge(
+        &mut r,
+        "probe_success",
+        "Displays whether or not the probe was a success",
+        if o.success() { 1.0 } else { 0.0 },
+    );
+    encode_registry(&r, format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse(
+            "modules:\n  http_2xx: {prober: http, timeout: 3s}\nprobe_endpoint:\n  allowed_targets: [\"127.0.0.1\"]\n",
+            "t",
+        )
+        .unwrap()
+    }
+
+    async fn call(params: &[(&str, &str)]) -> Result<String, (StatusCode, String)> {
+        let params = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        handle(&config(), &params, None, Format::Text004).await
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_requests_with_clear_messages() {
+        let table: &[(&[(&str, &str)], StatusCode, &str)] = &[
+            (&[], StatusCode::BAD_REQUEST, "Target parameter is missing"),
+            (
+                &[("target", "http://127.0.0.1/"), ("module", "nope")],
+                StatusCode::BAD_REQUEST,
+                "Unknown module",
+            ),
+            (
+                &[("target", "http://[::1")],
+                StatusCode::BAD_REQUEST,
+                "Invalid target",
+            ),
+            (
+                &[("target", "ftp://127.0.0.1/")],
+                StatusCode::BAD_REQUEST,
+                "only http and https",
+            ),
+            (
+                &[("target", "http://169.254.169.254/latest/meta-data/")],
+                StatusCode::FORBIDDEN,
+                "not allowed",
+            ),
+            (
+                &[("target", "http://127.0.0.1.evil.com/")],
+                StatusCode::FORBIDDEN,
+                "not allowed",
+            ),
+            (
+                &[("target", "http://127.0.0.1/"), ("hostname", "a b")],
+                StatusCode::BAD_REQUEST,
+                "Invalid hostname",
+            ),
+        ];
+        for (params, status, text) in table {
+            let (got, message) = call(params).await.unwrap_err();
+            assert_eq!(got, *status, "{params:?}");
+            assert!(message.contains(text), "{params:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn scrape_timeout_header_shortens_the_module_timeout() {
+        let module = Duration::from_secs(5);
+        assert_eq!(
+            effective_timeout(module, Some(3.0)),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(effective_timeout(module, Some(10.0)), module);
+        assert_eq!(effective_timeout(module, Some(0.2)), module);
+        assert_eq!(effective_timeout(module, None), module);
+        assert_eq!(effective_timeout(module, Some(f64::NAN)), module);
+    }
 }

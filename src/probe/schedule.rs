@@ -1,13 +1,93 @@
-//! Runs the configured `probes:` on their own intervals.
+//! Runs the configured `probes:` on their own intervals: the public URL and, when an
+//! `origin` is set, the same request sent straight to the origin, side by side.
 
+use super::config::{ProbeConfig, parse_host_port};
+use super::http::{Target, probe};
+use super::{InfoLabels, PathKind};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
-pub fn start(_config: &Config, _metrics: &Arc<Metrics>) -> Vec<JoinHandle<()>> {
-    Vec::new()
+pub fn start(config: &Config, metrics: &Arc<Metrics>) -> Vec<JoinHandle<()>> {
+    config
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, probe_config)| {
+            metrics
+                .probes
+                .info
+                .get_or_create(&info_labels(probe_config))
+                .set(1);
+            let probe_config = probe_config.clone();
+            let metrics = metrics.clone();
+            // Spread the first runs so many probes do not fire in the same instant.
+            let offset = Duration::from_millis((i as u64 * 97) % 1000);
+            tokio::spawn(async move { run(probe_config, metrics, offset).await })
+        })
+        .collect()
 }
 
-/// Drop the series of probes that a new config no longer has.
-pub fn forget_removed(_old: &Config, _new: &Config, _metrics: &Metrics) {}
+fn info_labels(p: &ProbeConfig) -> InfoLabels {
+    InfoLabels {
+        target: p.name.clone(),
+        url: p.url.clone(),
+        origin: p.origin.clone().unwrap_or_default(),
+    }
+}
+
+async fn run(config: ProbeConfig, metrics: Arc<Metrics>, offset: Duration) {
+    let Ok(url) = url::Url::parse(&config.url) else {
+        return;
+    }; // validated at load
+    let settings = config.http();
+    let public = Target {
+        url: url.clone(),
+        connect_to: None,
+        host_override: None,
+    };
+    let origin = config.origin.as_deref().and_then(|o| {
+        let default_port = url.port_or_known_default().unwrap_or(80);
+        parse_host_port(o, default_port).ok().map(|addr| Target {
+            url: url.clone(),
+            connect_to: Some(addr),
+            host_override: None,
+        })
+    });
+    tokio::time::sleep(offset).await;
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let public_run = probe(&public, &settings, config.timeout);
+        let (public_outcome, origin_outcome) = match &origin {
+            Some(o) => {
+                let (p, o) = tokio::join!(public_run, probe(o, &settings, config.timeout));
+                (p, Some(o))
+            }
+            None => (public_run.await, None),
+        };
+        metrics
+            .probes
+            .record(&config.name, PathKind::Public, &public_outcome);
+        if let Some(o) = origin_outcome {
+            metrics.probes.record(&config.name, PathKind::Origin, &o);
+        }
+        tracing::debug!(target = %config.name, status = public_outcome.status, reason = ?public_outcome.reason, "probed");
+    }
+}
+
+/// Drop the series of probes that a new config no longer has (or has changed).
+pub fn forget_removed(old: &Config, new: &Config, metrics: &Metrics) {
+    for p in &old.probes {
+        let kept = new
+            .probes
+            .iter()
+            .any(|n| n.name == p.name && n.url == p.url && n.origin == p.origin);
+        if !kept {
+            metrics.probes.forget(&p.name, &info_labels(p));
+        }
+    }
+}
