@@ -1,0 +1,285 @@
+//! Probes against a real nginx in front of misbehaving upstreams, fixed-response servers
+//! wearing each CDN/LB fingerprint, and hostile servers; through `/probe` and the schedule.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const MODULES: &str = "modules:\n  http_2xx: {prober: http, timeout: 3s}\n  short: {prober: http, timeout: 1500ms}\n\
+                       probe_endpoint:\n  allowed_targets: [\"127.0.0.1\"]\n";
+
+/// `/probe` output as (status, layer, vendor, reason, success).
+fn probe(
+    exporter: &Exporter,
+    target: &str,
+    module: &str,
+) -> (String, u16, String, String, String, f64) {
+    let path = format!(
+        "/probe?module={module}&target={}",
+        target.replace('&', "%26")
+    );
+    let reply = get(exporter.port, &path);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    let text = reply.body;
+    let code = sample_value(&text, "probe_http_status_code", &[]).unwrap() as u16;
+    let success = sample_value(&text, "probe_success", &[]).unwrap();
+    let label = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with("probe_failure_info{"))
+            .and_then(|l| l.split(&format!("{name}=\"")).nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (layer, vendor, reason) = (label("layer"), label("vendor"), label("reason"));
+    (text, code, layer, vendor, reason, success)
+}
+
+#[test]
+fn nginx_in_front_of_broken_upstreams() {
+    let reset = FakeUpstream::start(Behaviour::Reset);
+    let hang = FakeUpstream::start(Behaviour::Hang);
+    let app503 = FakeUpstream::respond(
+        "503 Service Unavailable",
+        &["Content-Type: application/json"],
+        "{\"error\":\"db\"}",
+    );
+    let garbage = FakeUpstream::start(Behaviour::Raw("this is not http\r\n\r\n".into()));
+    let dead = free_port();
+    let port = free_port();
+    let nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; server_name app.test;\n\
+               location /refused {{ proxy_pass http://127.0.0.1:{dead}; }}\n\
+               location /reset {{ proxy_pass http://127.0.0.1:{}; }}\n\
+               location /hang {{ proxy_pass http://127.0.0.1:{}; proxy_read_timeout 1s; }}\n\
+               location /app503 {{ proxy_pass http://127.0.0.1:{}; }}\n\
+               location /garbage {{ proxy_pass http://127.0.0.1:{}; }}\n\
+               location /ok {{ return 200 \"fine\\n\"; }}\n\
+               location /moved {{ return 302 /ok; }}\n}}",
+            reset.port, hang.port, app503.port, garbage.port
+        ),
+        port,
+    );
+    let exporter = Exporter::start(MODULES);
+    #[rustfmt::skip]
+    let table: &[(&str, u16, &str, &str, &str)] = &[
+        ("/refused", 502, "proxy", "nginx", "http_status"),
+        ("/reset", 502, "proxy", "nginx", "http_status"),
+        ("/hang", 504, "proxy", "nginx", "http_status"),
+        // nginx passes an upstream's HTTP/0.9-looking garbage through (access log status 009).
+        ("/garbage", 0, "unknown", "unknown", "invalid_response"),
+        ("/app503", 503, "app", "unknown", "http_status"),
+        ("/ok", 200, "", "", ""),
+        ("/moved", 200, "", "", ""),
+    ];
+    for (path, code, layer, vendor, reason) in table {
+        let (text, got_code, got_layer, got_vendor, got_reason, success) = probe(
+            &exporter,
+            &format!("http://127.0.0.1:{port}{path}"),
+            "http_2xx",
+        );
+        assert_eq!(
+            (
+                got_code,
+                got_layer.as_str(),
+                got_vendor.as_str(),
+                got_reason.as_str()
+            ),
+            (*code, *layer, *vendor, *reason),
+            "{path}: {text}"
+        );
+        assert_eq!(success, if *code == 200 { 1.0 } else { 0.0 }, "{path}");
+        promtool_check_metrics(&text).unwrap_or_else(|e| panic!("{path}: promtool: {e}\n{text}"));
+    }
+    let (text, ..) = probe(
+        &exporter,
+        &format!("http://127.0.0.1:{port}/moved"),
+        "http_2xx",
+    );
+    assert_eq!(sample_value(&text, "probe_http_redirects", &[]), Some(1.0));
+    assert!(
+        nginx.error_log_text().contains("Connection refused"),
+        "nginx really proxied"
+    );
+}
+
+#[test]
+fn connection_failures_have_reasons() {
+    let exporter = Exporter::start(MODULES);
+    let dead = free_port();
+    let reset = FakeUpstream::start(Behaviour::Reset);
+    let close = FakeUpstream::start(Behaviour::Close);
+    let garbage = FakeUpstream::start(Behaviour::Raw("garbage\r\n\r\n".into()));
+    let greeter = FakeUpstream::start(Behaviour::Greet("220 not a TLS server\r\n".into()));
+    let table = [
+        (format!("http://127.0.0.1:{dead}/"), "connect_refused"),
+        (format!("http://127.0.0.1:{}/", reset.port), "reset"),
+        (
+            format!("http://127.0.0.1:{}/", close.port),
+            "premature_close",
+        ),
+        (
+            format!("http://127.0.0.1:{}/", garbage.port),
+            "invalid_response",
+        ),
+        (format!("https://127.0.0.1:{}/", greeter.port), "tls"),
+    ];
+    for (target, reason) in table {
+        let (text, code, layer, vendor, got, success) = probe(&exporter, &target, "http_2xx");
+        assert_eq!(
+            (code, got.as_str(), success),
+            (0, reason, 0.0),
+            "{target}: {text}"
+        );
+        assert_eq!(
+            (layer.as_str(), vendor.as_str()),
+            ("unknown", "unknown"),
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn fixed_responses_wearing_each_fingerprint() {
+    let exporter = Exporter::start(MODULES);
+    #[rustfmt::skip]
+    let table: &[(&str, &[&str], &str, &str, &str)] = &[
+        ("521 Origin Down", &["Server: cloudflare", "CF-RAY: 8a1b2c3d4e5f6a7b-AMS", "cf-cache-status: DYNAMIC"],
+         "<html><div id=\"cf-wrapper\"><div id=\"cf-error-details\">Web server is down</div></div></html>", "cdn", "cloudflare"),
+        ("502 Bad Gateway", &["Server: CloudFront", "X-Cache: Error from cloudfront", "Via: 1.1 abc.cloudfront.net (CloudFront)"],
+         "<H2>The request could not be satisfied.</H2>ERROR: The request could not be satisfied<BR>Generated by cloudfront (CloudFront)",
+         "cdn", "cloudfront"),
+        ("503 Service Unavailable", &["X-Served-By: cache-ams21080-AMS", "X-Cache: MISS"],
+         "<h1>Error 503 backend read error</h1><p>backend read error</p>", "cdn", "fastly"),
+        ("503 Service Unavailable", &["Server: AkamaiGHost"],
+         "An error occurred while processing your request.<p>Reference&#32;&#35;97&#46;6a2f&#46;1700000000&#46;1a2b</p>", "cdn", "akamai"),
+        ("502 Bad Gateway", &["Server: awselb/2.0"], "<center><h1>502 Bad Gateway</h1></center>", "load_balancer", "aws_alb"),
+        ("502 Bad Gateway", &["Server: Google Frontend"], "<title>Error 502 (Server Error)!!1</title>", "load_balancer", "gcp_lb"),
+        ("503 Service Unavailable", &["X-Azure-Ref: 0zxV+XAAAAAD"], "", "cdn", "azure_front_door"),
+        ("503 Service Unavailable", &["Cache-Control: no-cache", "Content-Type: text/html"],
+         "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
+         "load_balancer", "haproxy"),
+        ("503 Service Unavailable", &["Server: envoy"], "no healthy upstream", "proxy", "envoy"),
+        ("504 Gateway Timeout", &[], "Gateway Timeout", "proxy", "traefik"),
+        ("502 Bad Gateway", &["Server: Caddy"], "", "proxy", "caddy"),
+        ("503 Backend fetch failed", &["X-Varnish: 32770", "Via: 1.1 varnish (Varnish/7.1)", "Retry-After: 5"],
+         "<h1>Error 503 Backend fetch failed</h1><h3>Guru Meditation:</h3><p>XID: 32770</p>", "proxy", "varnish"),
+        ("502 Proxy Error", &["Server: Apache/2.4.71 (Debian)"],
+         "<p>The proxy server received an invalid\nresponse from an upstream server.</p>", "proxy", "apache"),
+        ("500 Internal Server Error", &["Server: gunicorn"], "Internal Server Error", "app", "unknown"),
+    ];
+    for (status, headers, body, layer, vendor) in table {
+        let fake = FakeUpstream::respond(status, headers, body);
+        let (text, code, got_layer, got_vendor, reason, _) = probe(
+            &exporter,
+            &format!("http://127.0.0.1:{}/", fake.port),
+            "http_2xx",
+        );
+        assert_eq!(code.to_string(), status[..3], "{status}");
+        assert_eq!(
+            (got_layer.as_str(), got_vendor.as_str(), reason.as_str()),
+            (*layer, *vendor, "http_status"),
+            "{headers:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn hostile_servers_finish_within_the_timeout() {
+    let exporter = Exporter::start(MODULES);
+    let hang = FakeUpstream::start(Behaviour::Hang);
+    let trickle = FakeUpstream::start(Behaviour::Trickle(Duration::from_millis(300)));
+    let endless = FakeUpstream::start(Behaviour::Endless);
+    for (fake, reason, success) in [
+        (&hang, "timeout", 0.0),
+        (&trickle, "timeout", 0.0),
+        (&endless, "", 1.0),
+    ] {
+        let started = Instant::now();
+        let (text, _, _, _, got, ok) = probe(
+            &exporter,
+            &format!("http://127.0.0.1:{}/", fake.port),
+            "short",
+        );
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2500), "took {took:?}: {text}");
+        assert_eq!((got.as_str(), ok), (reason, success), "{text}");
+    }
+    // The endless body is read up to the limit, not to the end.
+    let (text, ..) = probe(
+        &exporter,
+        &format!("http://127.0.0.1:{}/", endless.port),
+        "short",
+    );
+    let read = sample_value(&text, "probe_http_uncompressed_body_length", &[]).unwrap();
+    assert!(
+        read <= 64.0 * 1024.0 + 65536.0,
+        "read {read} bytes of an endless body"
+    );
+    // Prometheus' scrape timeout header shortens the module's timeout.
+    let started = Instant::now();
+    let path = format!(
+        "/probe?module=http_2xx&target=http://127.0.0.1:{}/",
+        hang.port
+    );
+    let reply = http(
+        "GET",
+        exporter.port,
+        &path,
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sample_value(&reply.body, "probe_success", &[]), Some(0.0));
+}
+
+#[test]
+fn probe_endpoint_refuses_what_it_must() {
+    let exporter = Exporter::start(MODULES);
+    for (path, status, text) in [
+        ("/probe?target=http://10.0.0.1/", 403, "not allowed"),
+        (
+            "/probe?target=http://127.0.0.1/&module=dns",
+            400,
+            "Unknown module",
+        ),
+        ("/probe?module=http_2xx", 400, "Target parameter is missing"),
+        ("/probe?target=http://%5B::1/", 400, "Invalid target"),
+    ] {
+        let reply = get(exporter.port, path);
+        assert_eq!(reply.status, status, "{path}: {}", reply.body);
+        assert!(reply.body.contains(text), "{path}: {}", reply.body);
+    }
+}
+
+#[test]
+fn hostname_parameter_sets_the_host_header() {
+    let port = free_port();
+    let _nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port} default_server; return 404; }}\n\
+             server {{ listen 127.0.0.1:{port}; server_name www.example.test; return 200 \"site\\n\"; }}"
+        ),
+        port,
+    );
+    let exporter = Exporter::start(MODULES);
+    let (_, code, ..) = probe(&exporter, &format!("http://127.0.0.1:{port}/"), "http_2xx");
+    assert_eq!(code, 404);
+    let reply = get(
+        exporter.port,
+        &format!(
+            "/probe?module=http_2xx&target=http://127.0.0.1:{port}/&hostname=www.example.test"
+        ),
+    );
+    assert_eq!(
+        sample_value(&reply.body, "probe_http_status_code", &[]),
+        Some(200.0),
+        "{}",
+        reply.body
+    );
+}
