@@ -1,0 +1,376 @@
+//! The exporter's own surfaces: exposition formats, health, landing page, scheduled probes
+//! with origin bypass, reload (HTTP and SIGHUP, good and bad), config check, and blackbox
+//! compatibility against Debian's prometheus-blackbox-exporter.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn exporter_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gateway-exporter")
+}
+
+#[test]
+fn metrics_negotiates_format_and_passes_promtool() {
+    let exporter =
+        Exporter::start("probes:\n  - {name: self, url: 'http://127.0.0.1:1/', interval: 1s}\n");
+    eventually(Duration::from_secs(5), "first probe", || {
+        exporter.value("gateway_probes_total", &[("target", "self")])
+    });
+    let plain = get(exporter.port, "/metrics");
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    promtool_check_metrics(&plain.body).unwrap_or_else(|e| panic!("promtool: {e}\n{}", plain.body));
+    assert!(
+        plain.body.contains("# TYPE gateway_probes_total counter"),
+        "{}",
+        plain.body
+    );
+    assert!(!plain.body.contains("# EOF"));
+    let om = http(
+        "GET",
+        exporter.port,
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )],
+    );
+    assert!(
+        om.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(om.body.ends_with("# EOF\n"));
+    assert!(om.body.contains("# TYPE gateway_probes counter"));
+    assert_eq!(
+        sample_value(
+            &plain.body,
+            "gateway_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample_value(&plain.body, "gateway_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn health_ready_and_landing_page() {
+    let exporter = Exporter::start(
+        "probes:\n  - {name: shop, url: 'http://127.0.0.1:1/cart', interval: 1h}\n",
+    );
+    assert_eq!(get(exporter.port, "/-/healthy").status, 200);
+    assert_eq!(get(exporter.port, "/-/ready").status, 200);
+    let landing = get(exporter.port, "/");
+    assert_eq!(landing.status, 200);
+    assert!(
+        landing.body.contains("shop") && landing.body.contains("http://127.0.0.1:1/cart"),
+        "{}",
+        landing.body
+    );
+    assert!(landing.body.contains("href=\"/metrics\""));
+    assert_eq!(
+        get(exporter.port, "/-/reload").status,
+        405,
+        "reload is POST only"
+    );
+}
+
+#[test]
+fn origin_bypass_tells_cdn_failure_from_origin_failure() {
+    // A CDN-like nginx whose origin pool points at a dead port, while the origin app answers.
+    let app = FakeUpstream::respond("200 OK", &["Content-Type: text/plain"], "hello");
+    let dead = free_port();
+    let cdn = free_port();
+    let _nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{cdn}; location /misrouted {{ proxy_pass http://127.0.0.1:{dead}; }}\n\
+             location / {{ proxy_pass http://127.0.0.1:{}; }} }}",
+            app.port
+        ),
+        cdn,
+    );
+    let config = format!(
+        "probes:\n\
+         - {{name: cdn_broken, url: 'http://127.0.0.1:{cdn}/misrouted', origin: '127.0.0.1:{app}', interval: 300ms, timeout: 2s}}\n\
+         - {{name: origin_down, url: 'http://127.0.0.1:{cdn}/misrouted', origin: '127.0.0.1:{dead}', interval: 300ms, timeout: 2s}}\n\
+         - {{name: healthy, url: 'http://127.0.0.1:{cdn}/', origin: '127.0.0.1:{app}', interval: 300ms, timeout: 2s}}\n",
+        app = app.port
+    );
+    let exporter = Exporter::start(&config);
+    let text = eventually(Duration::from_secs(5), "all probes ran", || {
+        let t = exporter.metrics();
+        let n = t
+            .lines()
+            .filter(|l| l.starts_with("gateway_probe_success{"))
+            .count();
+        (n == 6).then_some(t)
+    });
+    let v = |target: &str, path: &str| {
+        sample_value(
+            &text,
+            "gateway_probe_success",
+            &[("target", target), ("path", path)],
+        )
+    };
+    assert_eq!(
+        (v("cdn_broken", "public"), v("cdn_broken", "origin")),
+        (Some(0.0), Some(1.0)),
+        "{text}"
+    );
+    assert_eq!(
+        (v("origin_down", "public"), v("origin_down", "origin")),
+        (Some(0.0), Some(0.0))
+    );
+    assert_eq!(
+        (v("healthy", "public"), v("healthy", "origin")),
+        (Some(1.0), Some(1.0))
+    );
+    let info = |target: &str, path: &str, extra: &[(&str, &str)]| {
+        let mut labels = vec![("target", target), ("path", path)];
+        labels.extend_from_slice(extra);
+        sample_value(&text, "gateway_probe_failure_info", &labels)
+    };
+    assert_eq!(
+        info(
+            "cdn_broken",
+            "public",
+            &[
+                ("layer", "proxy"),
+                ("vendor", "nginx"),
+                ("code", "502"),
+                ("reason", "http_status")
+            ]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        info(
+            "origin_down",
+            "origin",
+            &[("reason", "connect_refused"), ("code", "0")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        info("healthy", "public", &[]),
+        None,
+        "no failure info while healthy"
+    );
+    assert!(
+        sample_value(
+            &text,
+            "gateway_probe_responses_total",
+            &[
+                ("target", "cdn_broken"),
+                ("path", "public"),
+                ("code", "502")
+            ]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample_value(
+            &text,
+            "gateway_probe_http_duration_seconds",
+            &[("target", "healthy"), ("phase", "connect")]
+        )
+        .is_some()
+    );
+    promtool_check_metrics(&text).unwrap();
+}
+
+#[test]
+fn reload_accepts_good_and_refuses_bad_configs() {
+    let dead = free_port();
+    let first =
+        format!("probes:\n  - {{name: one, url: 'http://127.0.0.1:{dead}/', interval: 200ms}}\n");
+    let exporter = Exporter::start(&first);
+    eventually(Duration::from_secs(5), "probe one", || {
+        exporter.value("gateway_probe_success", &[("target", "one")])
+    });
+
+    let second =
+        format!("probes:\n  - {{name: two, url: 'http://127.0.0.1:{dead}/', interval: 200ms}}\n");
+    std::fs::write(&exporter.config_path, second).unwrap();
+    assert_eq!(http("POST", exporter.port, "/-/reload", &[]).status, 200);
+    eventually(Duration::from_secs(5), "probe two", || {
+        exporter.value("gateway_probe_success", &[("target", "two")])
+    });
+    assert_eq!(
+        exporter.value("gateway_probe_success", &[("target", "one")]),
+        None,
+        "removed target's series dropped"
+    );
+
+    std::fs::write(
+        &exporter.config_path,
+        "probes:\n  - {name: three, url: 'http://x/', bogus: 1}\n",
+    )
+    .unwrap();
+    let refused = http("POST", exporter.port, "/-/reload", &[]);
+    assert_eq!(refused.status, 500);
+    assert!(
+        refused.body.contains("bogus") && refused.body.contains("line"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        exporter.value("gateway_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    let before = exporter
+        .value("gateway_probes_total", &[("target", "two")])
+        .unwrap();
+    eventually(Duration::from_secs(5), "old probe keeps running", || {
+        (exporter
+            .value("gateway_probes_total", &[("target", "two")])
+            .unwrap()
+            > before)
+            .then_some(())
+    });
+
+    // SIGHUP: a good config is taken and the flag recovers.
+    std::fs::write(&exporter.config_path, first).unwrap();
+    exporter.daemon.signal(libc::SIGHUP);
+    eventually(Duration::from_secs(5), "SIGHUP reload", || {
+        (exporter.value("gateway_config_last_reload_successful", &[]) == Some(1.0)
+            && exporter
+                .value("gateway_probe_success", &[("target", "one")])
+                .is_some())
+        .then_some(())
+    });
+    assert_eq!(
+        exporter.value("gateway_config_reload_failures_total", &[]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn config_check_reports_file_line_and_column() {
+    let dir = tempdir();
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, "probes:\n  - {name: a, url: 'http://127.0.0.1/'}\n").unwrap();
+    let out = Command::new(exporter_bin())
+        .args(["--config.check", "--config.file"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let table = [
+        (
+            "probes:\n  - name: a\n    url: http://x/\n    timeout: 5\n",
+            "lacks a unit",
+        ),
+        ("probes:\n  - name: a\n    url: 'not a url'\n", "url"),
+        (
+            "probes:\n  - name: a\n    url: http://x/\n    method: 'G T'\n",
+            "invalid HTTP method",
+        ),
+        ("modules:\n  m: {prober: dns}\n", "not supported"),
+        ("probes: [\n", "line"),
+        ("bogus_section: 1\n", "bogus_section"),
+    ];
+    for (text, want) in table {
+        let bad = dir.path().join("bad.yml");
+        std::fs::write(&bad, text).unwrap();
+        let out = Command::new(exporter_bin())
+            .args(["--config.check", "--config.file"])
+            .arg(&bad)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text:?} accepted");
+        assert!(
+            stderr.contains("bad.yml") && stderr.contains(want),
+            "{text:?}: {stderr}"
+        );
+    }
+    let missing = Command::new(exporter_bin())
+        .args(["--config.check", "--config.file", "/nonexistent.yml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn probe_output_matches_blackbox_exporter_metric_names() {
+    let blackbox_bin = require("prometheus-blackbox-exporter");
+    let port = free_port();
+    let _nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; location / {{ return 502; }} location /ok {{ return 200; }} }}"
+        ),
+        port,
+    );
+    let dir = tempdir();
+    let bb_config = dir.path().join("blackbox.yml");
+    std::fs::write(&bb_config, "modules:\n  http_2xx:\n    prober: http\n    timeout: 3s\n    http:\n      preferred_ip_protocol: ip4\n").unwrap();
+    let bb_port = free_port();
+    let mut cmd = Command::new(blackbox_bin);
+    cmd.arg(format!("--config.file={}", bb_config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{bb_port}"));
+    let _bb = Daemon::spawn("blackbox", cmd, dir.path());
+    wait_for_port(bb_port, Duration::from_secs(10));
+    // The same blackbox.yml module, unchanged, is a valid module for us.
+    let ours = Exporter::start(&format!(
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 3s\n    http:\n      preferred_ip_protocol: ip4\n\
+         probe_endpoint:\n  allowed_targets: ['127.0.0.1']\n"
+    ));
+    for path in ["/", "/ok"] {
+        let query = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}{path}");
+        let theirs = get(bb_port, &query).body;
+        let mine = get(ours.port, &query).body;
+        promtool_check_metrics(&mine).unwrap();
+        for name in [
+            "probe_success",
+            "probe_http_status_code",
+            "probe_duration_seconds",
+            "probe_http_redirects",
+            "probe_http_ssl",
+            "probe_http_version",
+            "probe_http_content_length",
+            "probe_ip_protocol",
+            "probe_dns_lookup_time_seconds",
+            "probe_failed_due_to_regex",
+        ] {
+            let a = sample_value(&theirs, name, &[]);
+            let b = sample_value(&mine, name, &[]);
+            assert!(
+                a.is_some() && b.is_some(),
+                "{name} missing: blackbox {a:?}, ours {b:?}"
+            );
+            if [
+                "probe_success",
+                "probe_http_status_code",
+                "probe_http_redirects",
+                "probe_http_ssl",
+                "probe_ip_protocol",
+            ]
+            .contains(&name)
+            {
+                assert_eq!(a, b, "{name} differs for {path}");
+            }
+        }
+        for phase in ["resolve", "connect", "tls", "processing", "transfer"] {
+            assert!(
+                sample_value(&mine, "probe_http_duration_seconds", &[("phase", phase)]).is_some(),
+                "{phase}"
+            );
+        }
+    }
+}
