@@ -71,7 +71,8 @@ pub fn parse_fpm(body: &[u8], own_uri: &str, queue_is_real: bool) -> Result<Pool
     })
 }
 
-/// Apache mod_status `?auto`: `Key: value` lines.
+/// Apache mod_status `?auto`: `Key: value` lines. The worker serving our request is counted
+/// busy by Apache; without us it would be idle.
 pub fn parse_apache(body: &[u8]) -> Result<PoolStatus, String> {
     let text = std::str::from_utf8(body).map_err(|_| "mod_status page is not UTF-8".to_string())?;
     let field = |name: &str| -> Option<u64> {
@@ -83,11 +84,13 @@ pub fn parse_apache(body: &[u8]) -> Result<PoolStatus, String> {
     let (Some(busy), Some(idle)) = (field("BusyWorkers"), field("IdleWorkers")) else {
         return Err("mod_status page lacks BusyWorkers/IdleWorkers (is it ?auto?)".into());
     };
-    Ok(PoolStatus { active: Some(busy), idle: Some(idle), ..Default::default() })
+    let ours = busy.min(1);
+    Ok(PoolStatus { active: Some(busy - ours), idle: Some(idle + ours), ..Default::default() })
 }
 
-/// nginx stub_status. Active = reading + writing, idle = waiting (keep-alive). A connection
-/// accepted but not handled was dropped for lack of worker_connections.
+/// nginx stub_status. Active = reading + writing, less our own request (being written);
+/// idle = waiting (keep-alive). A connection accepted but not handled was dropped for lack
+/// of worker_connections.
 pub fn parse_nginx(body: &[u8]) -> Result<PoolStatus, String> {
     let text = std::str::from_utf8(body).map_err(|_| "stub_status page is not UTF-8".to_string())?;
     let bad = || "not an nginx stub_status page".to_string();
@@ -108,7 +111,7 @@ pub fn parse_nginx(body: &[u8]) -> Result<PoolStatus, String> {
         .ok_or_else(bad)?;
     let [reading, writing, waiting] = rww[..] else { return Err(bad()) };
     Ok(PoolStatus {
-        active: Some(reading + writing),
+        active: Some((reading + writing).saturating_sub(1)),
         idle: Some(waiting),
         limit_reached: Some(accepts.saturating_sub(handled)),
         ..Default::default()
@@ -205,7 +208,7 @@ mod tests {
         // Apache 2.4 event MPM, trimmed.
         let page = "127.0.0.1\nServerVersion: Apache/2.4.62 (Debian)\nServerMPM: event\nTotal Accesses: 12\nBusyWorkers: 3\nIdleWorkers: 47\nProcesses: 2\nStopping: 0\nConnsTotal: 3\nScoreboard: WWW___________________________________________..........\n";
         let s = parse_apache(page.as_bytes()).unwrap();
-        assert_eq!((s.active, s.idle), (Some(3), Some(47)));
+        assert_eq!((s.active, s.idle), (Some(2), Some(48)));
         assert!(parse_apache(b"<html><body>Apache Status</body></html>").is_err());
         assert!(parse_apache(b"BusyWorkers: x\nIdleWorkers: 1\n").is_err());
     }
@@ -214,7 +217,7 @@ mod tests {
     fn nginx_stub_status() {
         let page = "Active connections: 291 \nserver accepts handled requests\n 16630948 16630946 31070465 \nReading: 6 Writing: 179 Waiting: 106 \n";
         let s = parse_nginx(page.as_bytes()).unwrap();
-        assert_eq!((s.active, s.idle, s.limit_reached), (Some(185), Some(106), Some(2)));
+        assert_eq!((s.active, s.idle, s.limit_reached), (Some(184), Some(106), Some(2)));
         for bad in ["", "Active connections: 1\n", "Active connections: x\nserver\n 1 2 3\nReading: 1 Writing: 1 Waiting: 1\n", "Active connections: 1\nserver accepts handled requests\n 1 2\nReading: 0 Writing: 1 Waiting: 0\n"] {
             assert!(parse_nginx(bad.as_bytes()).is_err(), "{bad:?}");
         }
