@@ -23,7 +23,15 @@ fn pools_static_dynamic_unix_tcp() {
         fpm_pool("ux", "{dir}/ux.sock", "pm = dynamic\npm.max_children = 4\npm.start_servers = 2\npm.min_spare_servers = 1\npm.max_spare_servers = 3\npm.status_path = /fpm-status"),
     ]
     .concat();
-    let fpm = PhpFpm::start(&pools, &["{dir}/st.sock", &format!("127.0.0.1:{st_status}"), &format!("127.0.0.1:{dy}"), "{dir}/ux.sock"]);
+    let fpm = PhpFpm::start(
+        &pools,
+        &[
+            "{dir}/st.sock",
+            &format!("127.0.0.1:{st_status}"),
+            &format!("127.0.0.1:{dy}"),
+            "{dir}/ux.sock",
+        ],
+    );
     let conf = fpm.conf.display().to_string();
     let exporter = Exporter::start(&format!(
         "workers:\n\
@@ -38,24 +46,85 @@ fn pools_static_dynamic_unix_tcp() {
     let dy_label = format!("tcp://127.0.0.1:{dy}");
     for (pool, limit) in [("st", 2.0), (dy_label.as_str(), 3.0), ("ux", 4.0)] {
         let l = [("pool", pool), ("kind", "phpfpm")];
-        assert_eq!(value(&text, "gateway_worker_up", &l), Some(1.0), "{pool}: {text}\n{}", exporter.daemon.stderr());
-        assert_eq!(value(&text, "gateway_workers_limit", &l), Some(limit), "{pool}");
-        assert_eq!(value(&text, "gateway_workers_limit_info", &[("pool", pool), ("source", "config_file")]), Some(1.0));
+        assert_eq!(
+            value(&text, "gateway_worker_up", &l),
+            Some(1.0),
+            "{pool}: {text}\n{}",
+            exporter.daemon.stderr()
+        );
+        assert_eq!(
+            value(&text, "gateway_workers_limit", &l),
+            Some(limit),
+            "{pool}"
+        );
+        assert_eq!(
+            value(
+                &text,
+                "gateway_workers_limit_info",
+                &[("pool", pool), ("source", "config_file")]
+            ),
+            Some(1.0)
+        );
         // Nothing runs: our own status request does not count as a busy worker.
-        assert_eq!(value(&text, "gateway_workers", &[("pool", pool), ("state", "active")]), Some(0.0), "{pool}: {text}");
-        assert!(value(&text, "gateway_workers", &[("pool", pool), ("state", "idle")]).unwrap() >= 1.0);
+        assert_eq!(
+            value(
+                &text,
+                "gateway_workers",
+                &[("pool", pool), ("state", "active")]
+            ),
+            Some(0.0),
+            "{pool}: {text}"
+        );
+        assert!(
+            value(
+                &text,
+                "gateway_workers",
+                &[("pool", pool), ("state", "idle")]
+            )
+            .unwrap()
+                >= 1.0
+        );
         // Unix and TCP alike, the queue comes from the kernel.
-        assert_eq!(value(&text, "gateway_worker_queue", &l), Some(0.0), "{pool}");
+        assert_eq!(
+            value(&text, "gateway_worker_queue", &l),
+            Some(0.0),
+            "{pool}"
+        );
         assert!(value(&text, "gateway_worker_queue_limit", &l).unwrap() > 0.0);
-        assert_eq!(value(&text, "gateway_worker_limit_reached_total", &l), Some(0.0));
-        assert_eq!(value(&text, "gateway_worker_slow_requests_total", &l), Some(0.0));
+        assert_eq!(
+            value(&text, "gateway_worker_limit_reached_total", &l),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&text, "gateway_worker_slow_requests_total", &l),
+            Some(0.0)
+        );
         assert!(value(&text, "gateway_worker_status_duration_seconds", &l).unwrap() < 1.0);
     }
-    assert_eq!(value(&text, "gateway_workers", &[("pool", "st"), ("state", "idle")]), Some(2.0));
+    assert_eq!(
+        value(
+            &text,
+            "gateway_workers",
+            &[("pool", "st"), ("state", "idle")]
+        ),
+        Some(2.0)
+    );
     let wrong = [("pool", "wrongpath")];
     assert_eq!(value(&text, "gateway_worker_up", &wrong), Some(0.0));
-    assert_eq!(value(&text, "gateway_worker_down_info", &[("pool", "wrongpath"), ("reason", "http_status")]), Some(1.0), "{text}");
-    assert_eq!(value(&text, "gateway_workers", &wrong), None, "no stale worker counts for a pool that is down");
+    assert_eq!(
+        value(
+            &text,
+            "gateway_worker_down_info",
+            &[("pool", "wrongpath"), ("reason", "http_status")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "gateway_workers", &wrong),
+        None,
+        "no stale worker counts for a pool that is down"
+    );
     promtool_check_metrics(&text).unwrap();
 }
 
@@ -84,7 +153,13 @@ fn saturation_through_nginx() {
         ),
         port,
     );
-    assert_eq!(get(port, "/sleep.php?s=0").status, 200, "{}\n{}", nginx.error_log_text(), fpm.log());
+    assert_eq!(
+        get(port, "/sleep.php?s=0").status,
+        200,
+        "{}\n{}",
+        nginx.error_log_text(),
+        fpm.log()
+    );
     let conf = fpm.conf.display().to_string();
     let exporter = Exporter::start(&format!(
         "workers:\n\
@@ -95,34 +170,85 @@ fn saturation_through_nginx() {
     ));
     let before = exporter.metrics();
     let sat = [("pool", "sat"), ("kind", "phpfpm")];
-    assert_eq!(value(&before, "gateway_workers", &[("pool", "sat"), ("state", "active")]), Some(0.0), "{before}");
-    assert_eq!(value(&before, "gateway_worker_up", &[("pool", "sat-http")]), Some(1.0), "{before}");
+    assert_eq!(
+        value(
+            &before,
+            "gateway_workers",
+            &[("pool", "sat"), ("state", "active")]
+        ),
+        Some(0.0),
+        "{before}"
+    );
+    assert_eq!(
+        value(&before, "gateway_worker_up", &[("pool", "sat-http")]),
+        Some(1.0),
+        "{before}"
+    );
 
     let started = Instant::now();
     let _clients = fire_requests(port, "/sleep.php?s=4", 8);
-    let text = eventually(Duration::from_secs(3), "active == limit and backlog > 0", || {
-        let text = exporter.metrics();
-        let active = value(&text, "gateway_workers", &[("pool", "sat"), ("state", "active")])?;
-        let limit = value(&text, "gateway_workers_limit", &sat)?;
-        let queue = value(&text, "gateway_worker_queue", &sat)?;
-        (active == limit && queue > 0.0).then_some(text)
-    });
+    let text = eventually(
+        Duration::from_secs(3),
+        "active == limit and backlog > 0",
+        || {
+            let text = exporter.metrics();
+            let active = value(
+                &text,
+                "gateway_workers",
+                &[("pool", "sat"), ("state", "active")],
+            )?;
+            let limit = value(&text, "gateway_workers_limit", &sat)?;
+            let queue = value(&text, "gateway_worker_queue", &sat)?;
+            (active == limit && queue > 0.0).then_some(text)
+        },
+    );
     println!("saturated after {:?}", started.elapsed());
     assert_eq!(value(&text, "gateway_workers_limit", &sat), Some(2.0));
     let took = value(&text, "gateway_worker_status_duration_seconds", &sat).unwrap();
-    println!("full pool's status through status_listen: {:.1} ms", took * 1000.0);
-    assert!(took < 0.1, "status through pm.status_listen took {took}s while the pool was full");
+    println!(
+        "full pool's status through status_listen: {:.1} ms",
+        took * 1000.0
+    );
+    assert!(
+        took < 0.1,
+        "status through pm.status_listen took {took}s while the pool was full"
+    );
     // Through the pool's own socket the status request waits for a worker: a stall, not an answer.
     for pool in ["sat-direct", "sat-http"] {
-        assert_eq!(value(&text, "gateway_worker_up", &[("pool", pool)]), Some(0.0), "{pool}: {text}");
-        assert_eq!(value(&text, "gateway_worker_down_info", &[("pool", pool), ("reason", "timeout")]), Some(1.0), "{pool}");
-        let took = value(&text, "gateway_worker_status_duration_seconds", &[("pool", pool)]).unwrap();
-        assert!((0.9..1.5).contains(&took), "{pool}: bounded by its 1s timeout, took {took}");
+        assert_eq!(
+            value(&text, "gateway_worker_up", &[("pool", pool)]),
+            Some(0.0),
+            "{pool}: {text}"
+        );
+        assert_eq!(
+            value(
+                &text,
+                "gateway_worker_down_info",
+                &[("pool", pool), ("reason", "timeout")]
+            ),
+            Some(1.0),
+            "{pool}"
+        );
+        let took = value(
+            &text,
+            "gateway_worker_status_duration_seconds",
+            &[("pool", pool)],
+        )
+        .unwrap();
+        assert!(
+            (0.9..1.5).contains(&took),
+            "{pool}: bounded by its 1s timeout, took {took}"
+        );
         // The kernel's backlog still tells what the status page cannot.
         assert!(value(&text, "gateway_worker_queue", &[("pool", pool)]).unwrap() > 0.0);
     }
     eventually(Duration::from_secs(4), "slow requests counted", || {
-        (value(&exporter.metrics(), "gateway_worker_slow_requests_total", &sat)? >= 1.0).then_some(())
+        (value(
+            &exporter.metrics(),
+            "gateway_worker_slow_requests_total",
+            &sat,
+        )? >= 1.0)
+            .then_some(())
     });
 }
 
@@ -130,14 +256,25 @@ fn saturation_through_nginx() {
 #[test]
 fn fifty_pools_in_one_scrape() {
     let pools: String = (0..50)
-        .map(|i| fpm_pool(&format!("p{i}"), &format!("{{dir}}/p{i}.sock"), "pm = static\npm.max_children = 1\npm.status_path = /status"))
+        .map(|i| {
+            fpm_pool(
+                &format!("p{i}"),
+                &format!("{{dir}}/p{i}.sock"),
+                "pm = static\npm.max_children = 1\npm.status_path = /status",
+            )
+        })
         .collect();
     let waits: Vec<String> = (0..50).map(|i| format!("{{dir}}/p{i}.sock")).collect();
     let waits: Vec<&str> = waits.iter().map(String::as_str).collect();
     let fpm = PhpFpm::start(&pools, &waits);
     let conf = fpm.conf.display().to_string();
     let entries: String = (0..50)
-        .map(|i| format!("- {{kind: phpfpm, name: p{i}, address: 'unix:{}', config_file: '{conf}'}}\n", fpm.path(&format!("p{i}.sock"))))
+        .map(|i| {
+            format!(
+                "- {{kind: phpfpm, name: p{i}, address: 'unix:{}', config_file: '{conf}'}}\n",
+                fpm.path(&format!("p{i}.sock"))
+            )
+        })
         .collect();
     let exporter = Exporter::start(&format!("workers:\n{entries}"));
     let _ = exporter.metrics();
@@ -149,8 +286,14 @@ fn fifty_pools_in_one_scrape() {
         times.push(t.elapsed());
     }
     times.sort();
-    println!("one /metrics scrape with 50 PHP-FPM pools: median {:?} (min {:?}, max {:?})", times[2], times[0], times[4]);
-    let up = text.lines().filter(|l| l.starts_with("gateway_worker_up{") && l.ends_with(" 1")).count();
+    println!(
+        "one /metrics scrape with 50 PHP-FPM pools: median {:?} (min {:?}, max {:?})",
+        times[2], times[0], times[4]
+    );
+    let up = text
+        .lines()
+        .filter(|l| l.starts_with("gateway_worker_up{") && l.ends_with(" 1"))
+        .count();
     assert_eq!(up, 50, "{text}");
     assert!(times[2] < Duration::from_secs(1), "{times:?}");
     promtool_check_metrics(&text).unwrap();

@@ -16,7 +16,10 @@ pub enum Address {
 impl Address {
     pub fn parse(text: &str) -> Result<Address, String> {
         let text = text.trim();
-        if let Some(path) = text.strip_prefix("unix://").or_else(|| text.strip_prefix("unix:")) {
+        if let Some(path) = text
+            .strip_prefix("unix://")
+            .or_else(|| text.strip_prefix("unix:"))
+        {
             if !path.starts_with('/') {
                 return Err(format!("{text:?}: a unix socket path must be absolute"));
             }
@@ -35,12 +38,17 @@ impl Address {
         if text.contains("://") && !text.starts_with("tcp://") {
             return Err(format!("{text:?}: scheme must be unix:, tcp:// or http://"));
         }
-        let hostport = text.strip_prefix("tcp://").unwrap_or(text).trim_end_matches('/');
+        let hostport = text
+            .strip_prefix("tcp://")
+            .unwrap_or(text)
+            .trim_end_matches('/');
         match hostport.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
                 Ok(Address::Tcp(hostport.to_string()))
             }
-            _ => Err(format!("{text:?}: expected host:port, tcp://host:port, unix:/path or http://...")),
+            _ => Err(format!(
+                "{text:?}: expected host:port, tcp://host:port, unix:/path or http://..."
+            )),
         }
     }
 
@@ -108,7 +116,10 @@ pub struct Down {
 
 impl Down {
     pub fn new(reason: DownReason, detail: impl Into<String>) -> Down {
-        Down { reason, detail: detail.into() }
+        Down {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -142,8 +153,14 @@ pub async fn connect(address: &Address, timeout: Duration) -> Result<Box<dyn Str
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err((e, target))) => Err(Down::new(DownReason::from_connect_error(&e), format!("connect {target}: {e}"))),
-        Err(_) => Err(Down::new(DownReason::ConnectTimeout, format!("connect: no answer within {timeout:?}"))),
+        Ok(Err((e, target))) => Err(Down::new(
+            DownReason::from_connect_error(&e),
+            format!("connect {target}: {e}"),
+        )),
+        Err(_) => Err(Down::new(
+            DownReason::ConnectTimeout,
+            format!("connect: no answer within {timeout:?}"),
+        )),
     }
 }
 
@@ -161,10 +178,22 @@ mod tests {
     #[test]
     fn parses_the_address_forms() {
         let table = [
-            ("unix:/run/php/a.sock", Ok(Address::Unix("/run/php/a.sock".into()))),
-            ("unix:///run/php/a.sock", Ok(Address::Unix("/run/php/a.sock".into()))),
-            ("/run/php/a.sock", Ok(Address::Unix("/run/php/a.sock".into()))),
-            ("tcp://127.0.0.1:9000", Ok(Address::Tcp("127.0.0.1:9000".into()))),
+            (
+                "unix:/run/php/a.sock",
+                Ok(Address::Unix("/run/php/a.sock".into())),
+            ),
+            (
+                "unix:///run/php/a.sock",
+                Ok(Address::Unix("/run/php/a.sock".into())),
+            ),
+            (
+                "/run/php/a.sock",
+                Ok(Address::Unix("/run/php/a.sock".into())),
+            ),
+            (
+                "tcp://127.0.0.1:9000",
+                Ok(Address::Tcp("127.0.0.1:9000".into())),
+            ),
             ("127.0.0.1:9000", Ok(Address::Tcp("127.0.0.1:9000".into()))),
             ("[::1]:9000", Ok(Address::Tcp("[::1]:9000".into()))),
             ("localhost:8080", Ok(Address::Tcp("localhost:8080".into()))),
@@ -172,12 +201,24 @@ mod tests {
         for (text, want) in table {
             assert_eq!(Address::parse(text), want, "{text}");
         }
-        for bad in ["unix:rel.sock", "9000", "host:", ":80", "host:0", "host:99999", "ftp://x:1", ""] {
+        for bad in [
+            "unix:rel.sock",
+            "9000",
+            "host:",
+            ":80",
+            "host:0",
+            "host:99999",
+            "ftp://x:1",
+            "",
+        ] {
             assert!(Address::parse(bad).is_err(), "{bad:?} should be refused");
         }
         let http = Address::parse("http://127.0.0.1:8080/server-status?auto").unwrap();
         assert_eq!(http.socket(), Address::Tcp("127.0.0.1:8080".into()));
-        assert_eq!(Address::parse("http://localhost/x").unwrap().socket(), Address::Tcp("localhost:80".into()));
+        assert_eq!(
+            Address::parse("http://localhost/x").unwrap().socket(),
+            Address::Tcp("localhost:80".into())
+        );
     }
 
     #[test]
@@ -192,7 +233,11 @@ mod tests {
         ];
         for (errno, want) in table {
             let e = std::io::Error::from_raw_os_error(errno);
-            assert_eq!(DownReason::from_connect_error(&e).as_str(), want, "errno {errno}");
+            assert_eq!(
+                DownReason::from_connect_error(&e).as_str(),
+                want,
+                "errno {errno}"
+            );
         }
     }
 
@@ -200,20 +245,28 @@ mod tests {
     async fn upstream_check_reasons() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.sock");
-        let err = check_upstream(&missing.display().to_string(), Duration::from_secs(1)).await.unwrap_err();
+        let err = check_upstream(&missing.display().to_string(), Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert_eq!(err.reason, DownReason::SocketMissing);
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        check_upstream(&format!("127.0.0.1:{port}"), Duration::from_secs(1)).await.unwrap();
+        check_upstream(&format!("127.0.0.1:{port}"), Duration::from_secs(1))
+            .await
+            .unwrap();
         drop(listener);
-        let err = check_upstream(&format!("127.0.0.1:{port}"), Duration::from_secs(1)).await.unwrap_err();
+        let err = check_upstream(&format!("127.0.0.1:{port}"), Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert_eq!(err.reason, DownReason::ConnectRefused);
 
         // A stale socket file with nobody listening: refused, not missing.
         let stale = dir.path().join("stale.sock");
         drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-        let err = check_upstream(&stale.display().to_string(), Duration::from_secs(1)).await.unwrap_err();
+        let err = check_upstream(&stale.display().to_string(), Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert_eq!(err.reason, DownReason::ConnectRefused);
     }
 }

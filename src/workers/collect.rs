@@ -110,24 +110,72 @@ impl WorkerMetrics {
             upstream_down: Family::default(),
             maintenance: Family::default(),
         };
-        registry.register("worker_up", "1 when the worker pool's status scrape worked", m.up.clone());
-        registry.register("worker_down_info", "1 while the worker pool's status scrape fails, with the reason", m.down.clone());
-        registry.register("workers", "Workers of the pool by state (active, idle)", m.workers.clone());
-        registry.register("workers_limit", "The most workers (or connections) the pool can have", m.limit.clone());
-        registry.register("workers_limit_info", "Where the pool's limit came from (status, config_file, exporter_config)", m.limit_info.clone());
-        registry.register("worker_queue", "Requests waiting to be accepted by the pool", m.queue.clone());
-        registry.register("worker_queue_limit", "The pool's listen backlog limit", m.queue_limit.clone());
-        registry.register("worker_limit_reached", "Times the pool hit its limit, as the server counts them", m.limit_reached.clone());
-        registry.register("worker_slow_requests", "Slow requests, as the server counts them", m.slow_requests.clone());
+        registry.register(
+            "worker_up",
+            "1 when the worker pool's status scrape worked",
+            m.up.clone(),
+        );
+        registry.register(
+            "worker_down_info",
+            "1 while the worker pool's status scrape fails, with the reason",
+            m.down.clone(),
+        );
+        registry.register(
+            "workers",
+            "Workers of the pool by state (active, idle)",
+            m.workers.clone(),
+        );
+        registry.register(
+            "workers_limit",
+            "The most workers (or connections) the pool can have",
+            m.limit.clone(),
+        );
+        registry.register(
+            "workers_limit_info",
+            "Where the pool's limit came from (status, config_file, exporter_config)",
+            m.limit_info.clone(),
+        );
+        registry.register(
+            "worker_queue",
+            "Requests waiting to be accepted by the pool",
+            m.queue.clone(),
+        );
+        registry.register(
+            "worker_queue_limit",
+            "The pool's listen backlog limit",
+            m.queue_limit.clone(),
+        );
+        registry.register(
+            "worker_limit_reached",
+            "Times the pool hit its limit, as the server counts them",
+            m.limit_reached.clone(),
+        );
+        registry.register(
+            "worker_slow_requests",
+            "Slow requests, as the server counts them",
+            m.slow_requests.clone(),
+        );
         registry.register_with_unit(
             "worker_status_duration",
             "How long the pool's status scrape took (a stall is saturation)",
             Unit::Seconds,
             m.status_duration.clone(),
         );
-        registry.register("upstream_up", "1 when a connect to the upstream succeeded", m.upstream_up.clone());
-        registry.register("upstream_down_info", "1 while the upstream refuses connections, with the reason", m.upstream_down.clone());
-        registry.register("maintenance_mode", "1 while the maintenance flag file exists", m.maintenance.clone());
+        registry.register(
+            "upstream_up",
+            "1 when a connect to the upstream succeeded",
+            m.upstream_up.clone(),
+        );
+        registry.register(
+            "upstream_down_info",
+            "1 while the upstream refuses connections, with the reason",
+            m.upstream_down.clone(),
+        );
+        registry.register(
+            "maintenance_mode",
+            "1 while the maintenance flag file exists",
+            m.maintenance.clone(),
+        );
         m
     }
 
@@ -149,7 +197,11 @@ impl WorkerMetrics {
     }
 }
 
-fn set_opt<L: Clone + std::hash::Hash + Eq>(family: &Family<L, Gauge>, labels: &L, value: Option<u64>) {
+fn set_opt<L: Clone + std::hash::Hash + Eq>(
+    family: &Family<L, Gauge>,
+    labels: &L,
+    value: Option<u64>,
+) {
     match value {
         Some(v) => {
             family.get_or_create(labels).set(v as i64);
@@ -163,7 +215,10 @@ fn set_opt<L: Clone + std::hash::Hash + Eq>(family: &Family<L, Gauge>, labels: &
 /// Mirror a counter the server keeps (it resets when the server restarts, like ours would).
 fn mirror(family: &Family<PoolLabels, Counter>, labels: &PoolLabels, value: Option<u64>) {
     match value {
-        Some(v) => family.get_or_create(labels).inner().store(v, Ordering::Relaxed),
+        Some(v) => family
+            .get_or_create(labels)
+            .inner()
+            .store(v, Ordering::Relaxed),
         None => {
             family.remove(labels);
         }
@@ -175,13 +230,22 @@ pub fn collectors(config: &Config, metrics: &Arc<Metrics>) -> Vec<Arc<dyn Scrape
     let mut out: Vec<Arc<dyn ScrapeCollector>> = Vec::new();
     if !config.workers.is_empty() {
         let pools = config.workers.iter().map(Pool::new).collect();
-        out.push(Arc::new(WorkersCollector { pools, metrics: metrics.clone() }));
+        out.push(Arc::new(WorkersCollector {
+            pools,
+            metrics: metrics.clone(),
+        }));
     }
     if !config.upstreams.is_empty() {
-        out.push(Arc::new(UpstreamsCollector { upstreams: config.upstreams.clone(), metrics: metrics.clone() }));
+        out.push(Arc::new(UpstreamsCollector {
+            upstreams: config.upstreams.clone(),
+            metrics: metrics.clone(),
+        }));
     }
     if !config.maintenance_files.is_empty() {
-        out.push(Arc::new(MaintenanceCollector { paths: config.maintenance_files.clone(), metrics: metrics.clone() }));
+        out.push(Arc::new(MaintenanceCollector {
+            paths: config.maintenance_files.clone(),
+            metrics: metrics.clone(),
+        }));
     }
     out
 }
@@ -201,8 +265,15 @@ fn listen_addr(address: &Address) -> Option<ListenAddr> {
         Address::Unix(path) => Some(ListenAddr::Unix(path.clone())),
         Address::Tcp(hostport) => {
             let (host, port) = hostport.rsplit_once(':')?;
-            let host = if host == "localhost" { "127.0.0.1" } else { host.trim_start_matches('[').trim_end_matches(']') };
-            Some(ListenAddr::Tcp(std::net::SocketAddr::new(host.parse().ok()?, port.parse().ok()?)))
+            let host = if host == "localhost" {
+                "127.0.0.1"
+            } else {
+                host.trim_start_matches('[').trim_end_matches(']')
+            };
+            Some(ListenAddr::Tcp(std::net::SocketAddr::new(
+                host.parse().ok()?,
+                port.parse().ok()?,
+            )))
         }
         Address::Http(_) => None,
     }
@@ -211,14 +282,18 @@ fn listen_addr(address: &Address) -> Option<ListenAddr> {
 impl Pool {
     fn new(config: &WorkerConfig) -> Pool {
         // Validated before we get here.
-        let address = Address::parse(&config.address).unwrap_or(Address::Tcp(config.address.clone()));
+        let address =
+            Address::parse(&config.address).unwrap_or(Address::Tcp(config.address.clone()));
         let listen = match (&config.listen, config.kind) {
             (Some(l), _) => Address::parse(l).ok().as_ref().and_then(listen_addr),
             (None, WorkerKind::Phpfpm | WorkerKind::Socket) => listen_addr(&address),
             (None, _) => None,
         };
         Pool {
-            labels: PoolLabels { pool: config.pool().to_string(), kind: config.kind.as_str().to_string() },
+            labels: PoolLabels {
+                pool: config.pool().to_string(),
+                kind: config.kind.as_str().to_string(),
+            },
             address,
             listen,
             timeout: config.timeout.unwrap_or(DEFAULT_TIMEOUT),
@@ -258,43 +333,78 @@ impl Pool {
             (WorkerKind::Uwsgi, Address::Http(url)) => {
                 status::parse_uwsgi(&fetch::http_get(url, self.timeout).await?).map_err(invalid)
             }
-            (WorkerKind::Uwsgi, address) => status::parse_uwsgi(&fetch::read_all(address, self.timeout).await?).map_err(invalid),
+            (WorkerKind::Uwsgi, address) => {
+                status::parse_uwsgi(&fetch::read_all(address, self.timeout).await?).map_err(invalid)
+            }
             // A socket has no status page: it is up when the kernel lists it as listening.
-            (WorkerKind::Socket, _) | (WorkerKind::Apache | WorkerKind::Nginx, _) => Ok(PoolStatus::default()),
+            (WorkerKind::Socket, _) | (WorkerKind::Apache | WorkerKind::Nginx, _) => {
+                Ok(PoolStatus::default())
+            }
         }
     }
 
     fn config_patterns(&self) -> Vec<String> {
         match &self.config.config_file {
             Some(p) => vec![p.clone()],
-            None => self.config.kind.default_config_files().iter().map(|s| s.to_string()).collect(),
+            None => self
+                .config
+                .kind
+                .default_config_files()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 
     /// The limit from the server's own config files; an FPM pool is found by name or listen address.
     fn limit_from_files(&self, files: &FileCache, pool_name: &str) -> Option<u64> {
         let patterns = self.config_patterns();
-        let texts = patterns.iter().flat_map(|p| files.get(p)).flatten().map(String::as_str);
+        let texts = patterns
+            .iter()
+            .flat_map(|p| files.get(p))
+            .flatten()
+            .map(String::as_str);
         match self.config.kind {
             WorkerKind::Phpfpm => {
                 let same_listen = |listen: &Option<String>| {
                     let addr = listen.as_deref().map(confs::fpm_listen_address);
-                    self.listen.is_some() && addr.and_then(|a| Address::parse(&a).ok()).as_ref().and_then(listen_addr) == self.listen
+                    self.listen.is_some()
+                        && addr
+                            .and_then(|a| Address::parse(&a).ok())
+                            .as_ref()
+                            .and_then(listen_addr)
+                            == self.listen
                 };
-                let pools: Vec<_> = texts.filter_map(|t| confs::parse_fpm_pools(t).ok()).flatten().collect();
+                let pools: Vec<_> = texts
+                    .filter_map(|t| confs::parse_fpm_pools(t).ok())
+                    .flatten()
+                    .collect();
                 let by_name = pools.iter().find(|p| p.name == pool_name);
-                by_name.or_else(|| pools.iter().find(|p| same_listen(&p.listen))).and_then(|p| p.max_children)
+                by_name
+                    .or_else(|| pools.iter().find(|p| same_listen(&p.listen)))
+                    .and_then(|p| p.max_children)
             }
             WorkerKind::Apache => texts.filter_map(confs::parse_apache_limit).last(),
             WorkerKind::Nginx => {
-                let cpus = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
-                texts.filter_map(|t| confs::parse_nginx_limit(t, cpus)).last()
+                let cpus = std::thread::available_parallelism()
+                    .map(|n| n.get() as u64)
+                    .unwrap_or(1);
+                texts
+                    .filter_map(|t| confs::parse_nginx_limit(t, cpus))
+                    .last()
             }
             WorkerKind::Uwsgi | WorkerKind::Socket => None,
         }
     }
 
-    fn write(&self, m: &WorkerMetrics, result: &Result<PoolStatus, Down>, took: Duration, kernel: Option<&Listener>, files: &FileCache) {
+    fn write(
+        &self,
+        m: &WorkerMetrics,
+        result: &Result<PoolStatus, Down>,
+        took: Duration,
+        kernel: Option<&Listener>,
+        files: &FileCache,
+    ) {
         let l = &self.labels;
         m.status_duration.get_or_create(l).set(took.as_secs_f64());
         let down = match result {
@@ -303,20 +413,36 @@ impl Pool {
         };
         m.up.get_or_create(l).set(i64::from(down.is_none()));
         for reason in ALL_REASONS {
-            let labels = PoolReasonLabels { pool: l.pool.clone(), kind: l.kind.clone(), reason: reason.as_str().into() };
+            let labels = PoolReasonLabels {
+                pool: l.pool.clone(),
+                kind: l.kind.clone(),
+                reason: reason.as_str().into(),
+            };
             set_opt(&m.down, &labels, (down == Some(reason)).then_some(1));
         }
         let status = result.as_ref().ok();
         for state in ["active", "idle"] {
-            let labels = PoolStateLabels { pool: l.pool.clone(), kind: l.kind.clone(), state: state.into() };
+            let labels = PoolStateLabels {
+                pool: l.pool.clone(),
+                kind: l.kind.clone(),
+                state: state.into(),
+            };
             let v = status.and_then(|s| if state == "active" { s.active } else { s.idle });
             set_opt(&m.workers, &labels, v);
         }
         // The kernel's figure wins: FPM reports 0 on unix sockets, and it still answers
         // when the status page does not.
         let queue = kernel.map(|k| (u64::from(k.queue), u64::from(k.limit)));
-        set_opt(&m.queue, l, queue.map(|q| q.0).or(status.and_then(|s| s.queue)));
-        set_opt(&m.queue_limit, l, queue.map(|q| q.1).or(status.and_then(|s| s.queue_limit)));
+        set_opt(
+            &m.queue,
+            l,
+            queue.map(|q| q.0).or(status.and_then(|s| s.queue)),
+        );
+        set_opt(
+            &m.queue_limit,
+            l,
+            queue.map(|q| q.1).or(status.and_then(|s| s.queue_limit)),
+        );
         mirror(&m.limit_reached, l, status.and_then(|s| s.limit_reached));
         mirror(&m.slow_requests, l, status.and_then(|s| s.slow_requests));
         let limit = match (self.config.limit, status.and_then(|s| s.limit)) {
@@ -324,13 +450,22 @@ impl Pool {
             (None, Some(v)) => Some((v, "status")),
             (None, None) => {
                 let name = status.and_then(|s| s.pool.as_deref()).unwrap_or(&l.pool);
-                self.limit_from_files(files, name).map(|v| (v, "config_file"))
+                self.limit_from_files(files, name)
+                    .map(|v| (v, "config_file"))
             }
         };
         set_opt(&m.limit, l, limit.map(|x| x.0));
         for source in LIMIT_SOURCES {
-            let labels = PoolSourceLabels { pool: l.pool.clone(), kind: l.kind.clone(), source: source.into() };
-            set_opt(&m.limit_info, &labels, (limit.map(|x| x.1) == Some(source)).then_some(1));
+            let labels = PoolSourceLabels {
+                pool: l.pool.clone(),
+                kind: l.kind.clone(),
+                source: source.into(),
+            };
+            set_opt(
+                &m.limit_info,
+                &labels,
+                (limit.map(|x| x.1) == Some(source)).then_some(1),
+            );
         }
     }
 }
@@ -345,7 +480,12 @@ fn read_files(patterns: impl Iterator<Item = String>) -> FileCache {
             continue;
         }
         let texts = glob::glob(&pattern)
-            .map(|paths| paths.flatten().filter_map(|p| std::fs::read_to_string(p).ok()).collect())
+            .map(|paths| {
+                paths
+                    .flatten()
+                    .filter_map(|p| std::fs::read_to_string(p).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         cache.insert(pattern, texts);
     }
@@ -374,15 +514,27 @@ impl ScrapeCollector for WorkersCollector {
             let statuses = join_all(self.pools.iter().map(|p| async move {
                 let started = Instant::now();
                 // The fetch bounds itself; this outer bound is a safety net.
-                let result = tokio::time::timeout(p.timeout + Duration::from_millis(100), p.status())
-                    .await
-                    .unwrap_or_else(|_| Err(Down::new(DownReason::Timeout, "status scrape overran its timeout")));
+                let result =
+                    tokio::time::timeout(p.timeout + Duration::from_millis(100), p.status())
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Down::new(
+                                DownReason::Timeout,
+                                "status scrape overran its timeout",
+                            ))
+                        });
                 (result, started.elapsed())
             }));
-            let (blocking, statuses) = futures::join!(tokio::time::timeout(Duration::from_secs(3), blocking), statuses);
+            let (blocking, statuses) = futures::join!(
+                tokio::time::timeout(Duration::from_secs(3), blocking),
+                statuses
+            );
             let (kernel, files) = match blocking {
                 Ok(Ok(x)) => x,
-                _ => (Some(Err(std::io::Error::other("kernel/config read overran 3s"))), FileCache::new()),
+                _ => (
+                    Some(Err(std::io::Error::other("kernel/config read overran 3s"))),
+                    FileCache::new(),
+                ),
             };
             let (listeners, kernel_error) = match kernel {
                 Some(Ok(l)) => (l, None),
@@ -390,14 +542,22 @@ impl ScrapeCollector for WorkersCollector {
                 None => (Vec::new(), None),
             };
             for (pool, (result, took)) in self.pools.iter().zip(statuses) {
-                let found = pool.listen.as_ref().and_then(|want| sockdiag::find(&listeners, want));
+                let found = pool
+                    .listen
+                    .as_ref()
+                    .and_then(|want| sockdiag::find(&listeners, want));
                 let result = match (pool.config.kind, result) {
                     (WorkerKind::Socket, Ok(_)) if found.is_none() && kernel_error.is_none() => {
                         // Not listening: say why the way a client would see it.
                         Err(check_upstream(&pool.config.address, pool.timeout)
                             .await
                             .err()
-                            .unwrap_or_else(|| Down::new(DownReason::ConnectRefused, "not in the kernel's listen table")))
+                            .unwrap_or_else(|| {
+                                Down::new(
+                                    DownReason::ConnectRefused,
+                                    "not in the kernel's listen table",
+                                )
+                            }))
                     }
                     (_, r) => r,
                 };
@@ -426,14 +586,24 @@ impl ScrapeCollector for UpstreamsCollector {
 
     fn collect(&self) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
-            let checks = self.upstreams.iter().map(|u| check_upstream(&u.address, u.timeout.unwrap_or(DEFAULT_TIMEOUT)));
+            let checks = self
+                .upstreams
+                .iter()
+                .map(|u| check_upstream(&u.address, u.timeout.unwrap_or(DEFAULT_TIMEOUT)));
             let m = &self.metrics.workers;
             for (u, result) in self.upstreams.iter().zip(join_all(checks).await) {
                 let label = u.label().to_string();
-                m.upstream_up.get_or_create(&UpstreamLabels { upstream: label.clone() }).set(i64::from(result.is_ok()));
+                m.upstream_up
+                    .get_or_create(&UpstreamLabels {
+                        upstream: label.clone(),
+                    })
+                    .set(i64::from(result.is_ok()));
                 let reason = result.as_ref().err().map(|d| d.reason);
                 for r in ALL_REASONS {
-                    let labels = UpstreamReasonLabels { upstream: label.clone(), reason: r.as_str().into() };
+                    let labels = UpstreamReasonLabels {
+                        upstream: label.clone(),
+                        reason: r.as_str().into(),
+                    };
                     set_opt(&m.upstream_down, &labels, (reason == Some(r)).then_some(1));
                 }
             }
@@ -464,10 +634,20 @@ impl ScrapeCollector for MaintenanceCollector {
                         false
                     }
                 };
-                let labels = PathLabels { path: path.display().to_string() };
-                self.metrics.workers.maintenance.get_or_create(&labels).set(i64::from(present));
+                let labels = PathLabels {
+                    path: path.display().to_string(),
+                };
+                self.metrics
+                    .workers
+                    .maintenance
+                    .get_or_create(&labels)
+                    .set(i64::from(present));
             }
-            if failed.is_empty() { Ok(()) } else { Err(anyhow::anyhow!("cannot stat {}", failed.join(", "))) }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("cannot stat {}", failed.join(", ")))
+            }
         })
     }
 }

@@ -24,20 +24,33 @@ pub fn parse_fpm_pools(text: &str) -> Result<Vec<FpmPoolConf>, String> {
                 .strip_suffix(']')
                 .filter(|s| !s.trim().is_empty())
                 .ok_or_else(|| format!("line {}: bad section header {line:?}", n + 1))?;
-            pools.push(FpmPoolConf { name: name.trim().to_string(), ..Default::default() });
+            pools.push(FpmPoolConf {
+                name: name.trim().to_string(),
+                ..Default::default()
+            });
             continue;
         }
-        let (key, value) = line.split_once('=').ok_or_else(|| format!("line {}: expected key = value, got {line:?}", n + 1))?;
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("line {}: expected key = value, got {line:?}", n + 1))?;
         let Some(pool) = pools.last_mut() else {
             return Err(format!("line {}: {key:?} before any [pool] section", n + 1));
         };
-        let value = value.split(" ;").next().unwrap_or("").trim().trim_matches('"').replace("$pool", &pool.name);
+        let value = value
+            .split(" ;")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"')
+            .replace("$pool", &pool.name);
         match key.trim() {
             "listen" => pool.listen = Some(value),
             "pm.status_path" => pool.status_path = Some(value),
             "pm.status_listen" => pool.status_listen = Some(value),
             "pm.max_children" => {
-                let v = value.parse().map_err(|_| format!("line {}: pm.max_children {value:?} is not a number", n + 1))?;
+                let v = value.parse().map_err(|_| {
+                    format!("line {}: pm.max_children {value:?} is not a number", n + 1)
+                })?;
                 pool.max_children = Some(v);
             }
             _ => {}
@@ -69,8 +82,13 @@ pub fn parse_apache_limit(text: &str) -> Option<u64> {
         .filter_map(|l| {
             let mut words = l.split_whitespace();
             let directive = words.next()?;
-            let named = directive.eq_ignore_ascii_case("MaxRequestWorkers") || directive.eq_ignore_ascii_case("MaxClients");
-            if named { words.next()?.parse().ok() } else { None }
+            let named = directive.eq_ignore_ascii_case("MaxRequestWorkers")
+                || directive.eq_ignore_ascii_case("MaxClients");
+            if named {
+                words.next()?.parse().ok()
+            } else {
+                None
+            }
         })
         .last()
 }
@@ -79,7 +97,11 @@ pub fn parse_apache_limit(text: &str) -> Option<u64> {
 pub fn parse_nginx_limit(text: &str, cpus: u64) -> Option<u64> {
     let mut connections = None;
     let mut processes = 1;
-    for statement in text.lines().map(|l| l.split('#').next().unwrap_or("")).flat_map(|l| l.split([';', '{', '}'])) {
+    for statement in text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .flat_map(|l| l.split([';', '{', '}']))
+    {
         let mut words = statement.split_whitespace();
         match (words.next(), words.next()) {
             (Some("worker_connections"), Some(v)) => connections = v.parse::<u64>().ok(),
@@ -126,10 +148,19 @@ mod tests {
 
     #[test]
     fn fpm_pool_files_that_cannot_be_parsed() {
-        for bad in ["listen = /x\n", "[www\nlisten=/x\n", "[www]\nthis is not ini\n", "[www]\npm.max_children = lots\n", "[]\n"] {
+        for bad in [
+            "listen = /x\n",
+            "[www\nlisten=/x\n",
+            "[www]\nthis is not ini\n",
+            "[www]\npm.max_children = lots\n",
+            "[]\n",
+        ] {
             assert!(parse_fpm_pools(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(parse_fpm_pools("[global]\npid = /run/x.pid\n").unwrap(), vec![]);
+        assert_eq!(
+            parse_fpm_pools("[global]\npid = /run/x.pid\n").unwrap(),
+            vec![]
+        );
     }
 
     #[test]
@@ -152,15 +183,27 @@ mod tests {
         let event = "<IfModule mpm_event_module>\n\tStartServers\t\t\t 2\n\tMinSpareThreads\t\t 25\n\tMaxSpareThreads\t\t 75\n\
                      \tThreadLimit\t\t\t 64\n\tThreadsPerChild\t\t 25\n\tMaxRequestWorkers\t  150\n\tMaxConnectionsPerChild   0\n</IfModule>\n";
         assert_eq!(parse_apache_limit(event), Some(150));
-        assert_eq!(parse_apache_limit("MaxClients 40\nmaxrequestworkers 64\n"), Some(64));
-        assert_eq!(parse_apache_limit("# MaxRequestWorkers 10\nServerName x\n"), None);
+        assert_eq!(
+            parse_apache_limit("MaxClients 40\nmaxrequestworkers 64\n"),
+            Some(64)
+        );
+        assert_eq!(
+            parse_apache_limit("# MaxRequestWorkers 10\nServerName x\n"),
+            None
+        );
     }
 
     #[test]
     fn nginx_limits() {
         let conf = "user www-data;\nworker_processes auto;\npid /run/nginx.pid;\nevents {\n\tworker_connections 768;\n\t# multi_accept on;\n}\n";
         assert_eq!(parse_nginx_limit(conf, 2), Some(1536));
-        assert_eq!(parse_nginx_limit("worker_processes 1;\nevents { worker_connections 256; }\n", 8), Some(256));
+        assert_eq!(
+            parse_nginx_limit(
+                "worker_processes 1;\nevents { worker_connections 256; }\n",
+                8
+            ),
+            Some(256)
+        );
         assert_eq!(parse_nginx_limit("events {}\n", 2), None);
         assert_eq!(parse_nginx_limit("# worker_connections 10;\n", 2), None);
     }

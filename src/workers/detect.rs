@@ -14,7 +14,10 @@ pub fn autodetect(config: &mut Config, fpm_patterns: &[&str], base_url: &str) {
     let mut found = Vec::new();
     for pattern in fpm_patterns {
         for path in glob::glob(pattern).into_iter().flatten().flatten() {
-            match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| confs::parse_fpm_pools(&t)) {
+            match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| confs::parse_fpm_pools(&t))
+            {
                 Ok(pools) => found.extend(pools.iter().filter_map(|p| fpm_entry(p, &path))),
                 Err(e) => tracing::warn!("PHP-FPM pool file {} skipped: {e}", path.display()),
             }
@@ -22,7 +25,10 @@ pub fn autodetect(config: &mut Config, fpm_patterns: &[&str], base_url: &str) {
     }
     found.extend(status_pages(base_url));
     for entry in found {
-        let taken = config.workers.iter().any(|w| w.kind == entry.kind && w.pool() == entry.pool());
+        let taken = config
+            .workers
+            .iter()
+            .any(|w| w.kind == entry.kind && w.pool() == entry.pool());
         if !taken {
             tracing::info!(kind = entry.kind.as_str(), pool = entry.pool(), address = %entry.address, "auto-detected worker pool");
             config.workers.push(entry);
@@ -68,20 +74,32 @@ fn status_pages(base_url: &str) -> Vec<WorkerConfig> {
     let base = base_url.trim_end_matches('/').to_string();
     // Auto-detection runs before (and during reloads, beside) the server's runtime: use our own.
     let probe = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
         let socket = url::Url::parse(&base).ok()?;
         let listen = format!("{}:{}", socket.host_str()?, socket.port_or_known_default()?);
         let get = |path: &str| {
             let url = url::Url::parse(&format!("{base}{path}")).ok();
             async move { fetch::http_get(&url?, DETECT_TIMEOUT).await.ok() }
         };
-        let (apache, nginx) = rt.block_on(async { futures::join!(get("/server-status?auto"), get("/nginx_status")) });
+        let (apache, nginx) =
+            rt.block_on(async { futures::join!(get("/server-status?auto"), get("/nginx_status")) });
         let mut out = Vec::new();
         if apache.is_some_and(|b| super::status::parse_apache(&b).is_ok()) {
-            out.push(entry(WorkerKind::Apache, "apache", format!("{base}/server-status")));
+            out.push(entry(
+                WorkerKind::Apache,
+                "apache",
+                format!("{base}/server-status"),
+            ));
         }
         if nginx.is_some_and(|b| super::status::parse_nginx(&b).is_ok()) {
-            out.push(entry(WorkerKind::Nginx, "nginx", format!("{base}/nginx_status")));
+            out.push(entry(
+                WorkerKind::Nginx,
+                "nginx",
+                format!("{base}/nginx_status"),
+            ));
         }
         for e in &mut out {
             e.listen = Some(listen.clone());
@@ -120,42 +138,109 @@ mod tests {
                 let n = conn.read(&mut buf).unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 let (status, body) = if req.starts_with("GET /nginx_status ") {
-                    ("200 OK", "Active connections: 1 \nserver accepts handled requests\n 1 1 1 \nReading: 0 Writing: 1 Waiting: 0 \n")
+                    (
+                        "200 OK",
+                        "Active connections: 1 \nserver accepts handled requests\n 1 1 1 \nReading: 0 Writing: 1 Waiting: 0 \n",
+                    )
                 } else {
                     ("404 Not Found", "nope")
                 };
-                let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             }
         });
 
         let mut config = Config::default();
-        config.workers.push(entry(WorkerKind::Phpfpm, "www", "unix:/elsewhere.sock".into()));
+        config.workers.push(entry(
+            WorkerKind::Phpfpm,
+            "www",
+            "unix:/elsewhere.sock".into(),
+        ));
         let pattern = format!("{d}/*.conf");
-        autodetect(&mut config, &[&pattern], &format!("http://127.0.0.1:{port}"));
+        autodetect(
+            &mut config,
+            &[&pattern],
+            &format!("http://127.0.0.1:{port}"),
+        );
         let got: Vec<_> = config
             .workers
             .iter()
-            .map(|w| (w.kind, w.pool().to_string(), w.address.clone(), w.status_path.clone(), w.listen.clone()))
+            .map(|w| {
+                (
+                    w.kind,
+                    w.pool().to_string(),
+                    w.address.clone(),
+                    w.status_path.clone(),
+                    w.listen.clone(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
             vec![
-                (WorkerKind::Phpfpm, "www".into(), "unix:/elsewhere.sock".into(), None, None),
-                (WorkerKind::Socket, "www".into(), format!("unix:{d}/www.sock"), None, None),
-                (WorkerKind::Phpfpm, "api".into(), format!("unix:{d}/api-status.sock"), Some("/fpm-status".into()), Some("127.0.0.1:9001".into())),
-                (WorkerKind::Phpfpm, "plain".into(), "127.0.0.1:9002".into(), Some("/status".into()), None),
-                (WorkerKind::Nginx, "nginx".into(), format!("http://127.0.0.1:{port}/nginx_status"), None, Some(format!("127.0.0.1:{port}"))),
+                (
+                    WorkerKind::Phpfpm,
+                    "www".into(),
+                    "unix:/elsewhere.sock".into(),
+                    None,
+                    None
+                ),
+                (
+                    WorkerKind::Socket,
+                    "www".into(),
+                    format!("unix:{d}/www.sock"),
+                    None,
+                    None
+                ),
+                (
+                    WorkerKind::Phpfpm,
+                    "api".into(),
+                    format!("unix:{d}/api-status.sock"),
+                    Some("/fpm-status".into()),
+                    Some("127.0.0.1:9001".into())
+                ),
+                (
+                    WorkerKind::Phpfpm,
+                    "plain".into(),
+                    "127.0.0.1:9002".into(),
+                    Some("/status".into()),
+                    None
+                ),
+                (
+                    WorkerKind::Nginx,
+                    "nginx".into(),
+                    format!("http://127.0.0.1:{port}/nginx_status"),
+                    None,
+                    Some(format!("127.0.0.1:{port}"))
+                ),
             ]
         );
-        assert!(config.workers[2].config_file.as_deref().unwrap().ends_with("www.conf"));
+        assert!(
+            config.workers[2]
+                .config_file
+                .as_deref()
+                .unwrap()
+                .ends_with("www.conf")
+        );
         crate::workers::validate(&config).unwrap();
     }
 
     #[test]
     fn nothing_listening_means_nothing_added() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut config = Config::default();
-        autodetect(&mut config, &["/nonexistent/*.conf"], &format!("http://127.0.0.1:{port}"));
+        autodetect(
+            &mut config,
+            &["/nonexistent/*.conf"],
+            &format!("http://127.0.0.1:{port}"),
+        );
         assert!(config.workers.is_empty());
     }
 }

@@ -32,7 +32,11 @@ fn param_len(len: usize, out: &mut Vec<u8>) {
 /// The bytes of a GET of `path?query`, the way a web server sends it: `SCRIPT_NAME` must
 /// equal `pm.status_path` and `SCRIPT_FILENAME` must be non-empty, or FPM answers 404.
 pub fn encode_get(path: &str, query: &str) -> Vec<u8> {
-    let uri = if query.is_empty() { path.to_string() } else { format!("{path}?{query}") };
+    let uri = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    };
     let params = [
         ("GATEWAY_INTERFACE", "CGI/1.1"),
         ("SERVER_SOFTWARE", "gateway-exporter"),
@@ -93,7 +97,10 @@ pub fn parse_cgi(stdout: &[u8]) -> Result<CgiResponse, String> {
             }
         }
     }
-    Ok(CgiResponse { status, body: body.to_vec() })
+    Ok(CgiResponse {
+        status,
+        body: body.to_vec(),
+    })
 }
 
 /// Send one GET and collect STDOUT until END_REQUEST, at most `cap` bytes.
@@ -103,19 +110,28 @@ pub async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     query: &str,
     cap: usize,
 ) -> Result<CgiResponse, String> {
-    stream.write_all(&encode_get(path, query)).await.map_err(|e| format!("FastCGI write: {e}"))?;
+    stream
+        .write_all(&encode_get(path, query))
+        .await
+        .map_err(|e| format!("FastCGI write: {e}"))?;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     loop {
         let mut header = [0u8; 8];
-        stream.read_exact(&mut header).await.map_err(|e| format!("FastCGI reply cut short: {e}"))?;
+        stream
+            .read_exact(&mut header)
+            .await
+            .map_err(|e| format!("FastCGI reply cut short: {e}"))?;
         if header[0] != VERSION {
             return Err(format!("not a FastCGI reply (version byte {})", header[0]));
         }
         let len = u16::from_be_bytes([header[4], header[5]]) as usize;
         let padding = header[6] as usize;
         let mut content = vec![0u8; len + padding];
-        stream.read_exact(&mut content).await.map_err(|e| format!("FastCGI reply cut short: {e}"))?;
+        stream
+            .read_exact(&mut content)
+            .await
+            .map_err(|e| format!("FastCGI reply cut short: {e}"))?;
         content.truncate(len);
         match header[1] {
             STDOUT => stdout.extend_from_slice(&content),
@@ -149,7 +165,10 @@ mod tests {
         assert!(memchr::memmem::find(params, b"SCRIPT_NAME/status").is_some());
         assert!(memchr::memmem::find(params, b"QUERY_STRINGjson&full").is_some());
         // Ends with the empty PARAMS and the empty STDIN.
-        assert_eq!(&bytes[bytes.len() - 16..], &[1, PARAMS, 0, 1, 0, 0, 0, 0, 1, STDIN, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(
+            &bytes[bytes.len() - 16..],
+            &[1, PARAMS, 0, 1, 0, 0, 0, 0, 1, STDIN, 0, 1, 0, 0, 0, 0]
+        );
         let mut long = Vec::new();
         param_len(300, &mut long);
         assert_eq!(long, vec![0x80, 0, 1, 44]);
@@ -157,8 +176,15 @@ mod tests {
 
     #[test]
     fn parses_cgi_replies() {
-        let ok = parse_cgi(b"Content-type: application/json\r\nExpires: 0\r\n\r\n{\"pool\":1}").unwrap();
-        assert_eq!(ok, CgiResponse { status: 200, body: b"{\"pool\":1}".to_vec() });
+        let ok =
+            parse_cgi(b"Content-type: application/json\r\nExpires: 0\r\n\r\n{\"pool\":1}").unwrap();
+        assert_eq!(
+            ok,
+            CgiResponse {
+                status: 200,
+                body: b"{\"pool\":1}".to_vec()
+            }
+        );
         let missing = parse_cgi(b"Status: 404 Not Found\r\nContent-type: text/html; charset=UTF-8\r\n\r\nFile not found.\n").unwrap();
         assert_eq!(missing.status, 404);
         assert!(parse_cgi(b"no headers at all").is_err());
@@ -180,18 +206,39 @@ mod tests {
 
         let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
         theirs.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
-        assert!(exchange(&mut ours, "/status", "", 1024).await.unwrap_err().contains("not a FastCGI"));
+        assert!(
+            exchange(&mut ours, "/status", "", 1024)
+                .await
+                .unwrap_err()
+                .contains("not a FastCGI")
+        );
 
         let (mut ours, mut theirs) = tokio::io::duplex(1 << 20);
         for _ in 0..20 {
-            theirs.write_all(&[1, STDOUT, 0, 1, 0, 100, 0, 0]).await.unwrap();
+            theirs
+                .write_all(&[1, STDOUT, 0, 1, 0, 100, 0, 0])
+                .await
+                .unwrap();
             theirs.write_all(&[b'x'; 100]).await.unwrap();
         }
-        assert!(exchange(&mut ours, "/status", "", 1024).await.unwrap_err().contains("larger than"));
+        assert!(
+            exchange(&mut ours, "/status", "", 1024)
+                .await
+                .unwrap_err()
+                .contains("larger than")
+        );
 
         let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
-        theirs.write_all(&[1, STDOUT, 0, 1, 0, 50, 0, 0, b'x']).await.unwrap();
+        theirs
+            .write_all(&[1, STDOUT, 0, 1, 0, 50, 0, 0, b'x'])
+            .await
+            .unwrap();
         theirs.shutdown().await.unwrap();
-        assert!(exchange(&mut ours, "/status", "", 1024).await.unwrap_err().contains("cut short"));
+        assert!(
+            exchange(&mut ours, "/status", "", 1024)
+                .await
+                .unwrap_err()
+                .contains("cut short")
+        );
     }
 }

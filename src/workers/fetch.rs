@@ -21,7 +21,10 @@ where
     let stream = connect(address, timeout).await?;
     match tokio::time::timeout_at(deadline, exchange(stream)).await {
         Ok(result) => result,
-        Err(_) => Err(Down::new(DownReason::Timeout, format!("no complete answer within {timeout:?}"))),
+        Err(_) => Err(Down::new(
+            DownReason::Timeout,
+            format!("no complete answer within {timeout:?}"),
+        )),
     }
 }
 
@@ -30,8 +33,14 @@ fn check_status(status: u16, body: &[u8]) -> Result<(), Down> {
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let reason = if status == 401 || status == 403 { DownReason::AccessDenied } else { DownReason::HttpStatus };
-    let snippet: String = String::from_utf8_lossy(&body[..body.len().min(80)]).trim().to_string();
+    let reason = if status == 401 || status == 403 {
+        DownReason::AccessDenied
+    } else {
+        DownReason::HttpStatus
+    };
+    let snippet: String = String::from_utf8_lossy(&body[..body.len().min(80)])
+        .trim()
+        .to_string();
     Err(Down::new(reason, format!("status {status}: {snippet}")))
 }
 
@@ -47,23 +56,33 @@ pub async fn http_get(url: &url::Url, timeout: Duration) -> Result<Vec<u8>, Down
         None => url.path().to_string(),
     };
     bounded(&address, timeout, move |stream| async move {
-        let invalid = |e: &dyn std::fmt::Display| Down::new(DownReason::InvalidResponse, e.to_string());
+        let invalid =
+            |e: &dyn std::fmt::Display| Down::new(DownReason::InvalidResponse, e.to_string());
         let io = hyper_util::rt::TokioIo::new(stream);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(io)
-            .await
-            .map_err(|e| invalid(&e))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(io)
+                .await
+                .map_err(|e| invalid(&e))?;
         let request = hyper::Request::get(target)
             .header(hyper::header::HOST, host)
             .header(hyper::header::USER_AGENT, "gateway-exporter")
             .body(Empty::new())
             .map_err(|e| invalid(&e))?;
         let work = async {
-            let response = sender.send_request(request).await.map_err(|e| invalid(&e))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| invalid(&e))?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), BODY_CAP)
                 .collect()
                 .await
-                .map_err(|e| Down::new(DownReason::InvalidResponse, format!("body: {e} (cap {BODY_CAP} bytes)")))?
+                .map_err(|e| {
+                    Down::new(
+                        DownReason::InvalidResponse,
+                        format!("body: {e} (cap {BODY_CAP} bytes)"),
+                    )
+                })?
                 .to_bytes();
             check_status(status, &body)?;
             Ok(body.to_vec())
@@ -83,7 +102,12 @@ pub async fn http_get(url: &url::Url, timeout: Duration) -> Result<Vec<u8>, Down
 }
 
 /// GET `path?query` from a FastCGI server (PHP-FPM) at `address`.
-pub async fn fastcgi_get(address: &Address, path: &str, query: &str, timeout: Duration) -> Result<Vec<u8>, Down> {
+pub async fn fastcgi_get(
+    address: &Address,
+    path: &str,
+    query: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, Down> {
     bounded(address, timeout, move |mut stream| async move {
         let response = fastcgi::exchange(&mut stream, path, query, BODY_CAP)
             .await
@@ -91,7 +115,10 @@ pub async fn fastcgi_get(address: &Address, path: &str, query: &str, timeout: Du
         check_status(response.status, &response.body)?;
         // FPM refuses some requests with a body of "Access denied." and no Status header.
         if response.body.starts_with(b"Access denied") {
-            return Err(Down::new(DownReason::AccessDenied, "PHP-FPM: Access denied."));
+            return Err(Down::new(
+                DownReason::AccessDenied,
+                "PHP-FPM: Access denied.",
+            ));
         }
         Ok(response.body)
     })
@@ -108,7 +135,10 @@ pub async fn read_all(address: &Address, timeout: Duration) -> Result<Vec<u8>, D
             .await
             .map_err(|e| Down::new(DownReason::InvalidResponse, format!("read: {e}")))?;
         if body.len() > BODY_CAP {
-            return Err(Down::new(DownReason::InvalidResponse, format!("stats larger than {BODY_CAP} bytes")));
+            return Err(Down::new(
+                DownReason::InvalidResponse,
+                format!("stats larger than {BODY_CAP} bytes"),
+            ));
         }
         Ok(body)
     })

@@ -56,7 +56,11 @@ impl WorkerKind {
     fn default_config_files(self) -> &'static [&'static str] {
         match self {
             WorkerKind::Phpfpm => &["/etc/php/*/fpm/pool.d/*.conf"],
-            WorkerKind::Apache => &["/etc/apache2/mods-enabled/mpm_*.conf", "/etc/apache2/apache2.conf", "/etc/httpd/conf/httpd.conf"],
+            WorkerKind::Apache => &[
+                "/etc/apache2/mods-enabled/mpm_*.conf",
+                "/etc/apache2/apache2.conf",
+                "/etc/httpd/conf/httpd.conf",
+            ],
             WorkerKind::Nginx => &["/etc/nginx/nginx.conf"],
             WorkerKind::Uwsgi | WorkerKind::Socket => &[],
         }
@@ -104,19 +108,26 @@ impl WorkerConfig {
             (WorkerKind::Apache | WorkerKind::Nginx, a) if !matches!(a, Address::Http(_)) => {
                 bail!("kind {} needs an http:// status URL", self.kind.as_str())
             }
-            (WorkerKind::Socket, Address::Http(_)) => bail!("kind socket needs a socket address, not a URL"),
+            (WorkerKind::Socket, Address::Http(_)) => {
+                bail!("kind socket needs a socket address, not a URL")
+            }
             _ => {}
         }
         if let Some(path) = &self.status_path {
             if self.kind != WorkerKind::Phpfpm || matches!(address, Address::Http(_)) {
-                bail!("status_path is for phpfpm over FastCGI (an http:// address carries its own path)");
+                bail!(
+                    "status_path is for phpfpm over FastCGI (an http:// address carries its own path)"
+                );
             }
             if !path.starts_with('/') {
                 bail!("status_path {path:?} must start with /");
             }
         }
         if let Some(listen) = &self.listen {
-            if matches!(Address::parse(listen).map_err(anyhow::Error::msg)?, Address::Http(_)) {
+            if matches!(
+                Address::parse(listen).map_err(anyhow::Error::msg)?,
+                Address::Http(_)
+            ) {
                 bail!("listen {listen:?} must be a socket (unix:/path or host:port)");
             }
         }
@@ -152,14 +163,20 @@ impl UpstreamConfig {
 
 fn check_timeout(timeout: Option<Duration>) -> anyhow::Result<()> {
     match timeout {
-        Some(t) if t.is_zero() || t > Duration::from_secs(60) => bail!("timeout must be between 1ms and 60s"),
+        Some(t) if t.is_zero() || t > Duration::from_secs(60) => {
+            bail!("timeout must be between 1ms and 60s")
+        }
         _ => Ok(()),
     }
 }
 
 /// Adds the PHP-FPM pools and status pages found on this host to the embedded default.
 pub fn autodetect(config: &mut Config) {
-    detect::autodetect(config, &["/etc/php/*/fpm/pool.d/*.conf"], "http://127.0.0.1");
+    detect::autodetect(
+        config,
+        &["/etc/php/*/fpm/pool.d/*.conf"],
+        "http://127.0.0.1",
+    );
 }
 
 /// Checks of the `workers:`, `upstreams:` and `maintenance_files:` sections.
@@ -169,14 +186,20 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
         let what = || format!("workers[{i}] ({} {})", w.kind.as_str(), w.pool());
         w.validate().with_context(what)?;
         if !pools.insert((w.kind, w.pool())) {
-            bail!("{}: pool name used twice; give each entry its own `name`", what());
+            bail!(
+                "{}: pool name used twice; give each entry its own `name`",
+                what()
+            );
         }
     }
     let mut upstreams = std::collections::HashSet::new();
     for (i, u) in config.upstreams.iter().enumerate() {
         let what = || format!("upstreams[{i}] ({})", u.label());
         match Address::parse(&u.address) {
-            Ok(Address::Http(_)) => bail!("{}: an upstream is host:port or a socket path, not a URL", what()),
+            Ok(Address::Http(_)) => bail!(
+                "{}: an upstream is host:port or a socket path, not a URL",
+                what()
+            ),
             Ok(_) => {}
             Err(e) => bail!("{}: {e}", what()),
         }
@@ -187,7 +210,10 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
     }
     for path in &config.maintenance_files {
         if !path.is_absolute() {
-            bail!("maintenance_files: {} must be an absolute path", path.display());
+            bail!(
+                "maintenance_files: {} must be an absolute path",
+                path.display()
+            );
         }
     }
     Ok(())
@@ -230,21 +256,57 @@ mod tests {
     #[test]
     fn refuses_bad_entries_with_the_reason() {
         let table = [
-            ("workers: [{kind: php, address: '/x.sock'}]", "unknown variant"),
+            (
+                "workers: [{kind: php, address: '/x.sock'}]",
+                "unknown variant",
+            ),
             ("workers: [{kind: phpfpm, address: 'x.sock'}]", "host:port"),
-            ("workers: [{kind: apache, address: '127.0.0.1:80'}]", "http://"),
-            ("workers: [{kind: socket, address: 'http://127.0.0.1/'}]", "not a URL"),
-            ("workers: [{kind: nginx, address: 'http://127.0.0.1/s', status_path: /s}]", "status_path"),
-            ("workers: [{kind: phpfpm, address: '/x.sock', status_path: status}]", "must start with /"),
-            ("workers: [{kind: phpfpm, address: '/x.sock', limit: 0}]", "positive"),
-            ("workers: [{kind: phpfpm, address: '/x.sock', timeout: 0s}]", "timeout"),
-            ("workers: [{kind: phpfpm, address: '/x.sock', listen: 'http://a/'}]", "must be a socket"),
-            ("workers: [{kind: phpfpm, address: '/x.sock', config_file: '/etc/[a'}]", "config_file"),
-            ("workers: [{kind: phpfpm, address: '/a.sock', name: w}, {kind: phpfpm, address: '/b.sock', name: w}]", "used twice"),
-            ("workers: [{kind: phpfpm, address: '/a.sock', bogus: 1}]", "bogus"),
+            (
+                "workers: [{kind: apache, address: '127.0.0.1:80'}]",
+                "http://",
+            ),
+            (
+                "workers: [{kind: socket, address: 'http://127.0.0.1/'}]",
+                "not a URL",
+            ),
+            (
+                "workers: [{kind: nginx, address: 'http://127.0.0.1/s', status_path: /s}]",
+                "status_path",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', status_path: status}]",
+                "must start with /",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', limit: 0}]",
+                "positive",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', timeout: 0s}]",
+                "timeout",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', listen: 'http://a/'}]",
+                "must be a socket",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', config_file: '/etc/[a'}]",
+                "config_file",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/a.sock', name: w}, {kind: phpfpm, address: '/b.sock', name: w}]",
+                "used twice",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/a.sock', bogus: 1}]",
+                "bogus",
+            ),
             ("upstreams: [{address: 'http://127.0.0.1/'}]", "not a URL"),
             ("upstreams: [{address: 'nowhere'}]", "host:port"),
-            ("upstreams: [{address: '/a.sock'}, {address: '/a.sock'}]", "twice"),
+            (
+                "upstreams: [{address: '/a.sock'}, {address: '/a.sock'}]",
+                "twice",
+            ),
             ("maintenance_files: [relative/flag]", "absolute"),
         ];
         for (yaml, want) in table {

@@ -37,13 +37,22 @@ pub struct Listener {
 
 /// Every listening unix stream and TCP socket of this network namespace.
 pub fn listeners() -> io::Result<Vec<Listener>> {
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            NETLINK_SOCK_DIAG,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // A bound on every read: the kernel answers at once, but never hang a scrape on it.
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    let tv = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
     unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
@@ -66,7 +75,9 @@ pub fn listeners() -> io::Result<Vec<Listener>> {
         let mut req = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
         req.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
         req.extend_from_slice(&[0; 48]);
-        dump(&fd, &req, 2 + u32::from(family), |msg| out.extend(parse_inet_msg(msg)))?;
+        dump(&fd, &req, 2 + u32::from(family), |msg| {
+            out.extend(parse_inet_msg(msg))
+        })?;
     }
     Ok(out)
 }
@@ -96,7 +107,14 @@ fn dump(fd: &OwnedFd, request: &[u8], seq: u32, mut each: impl FnMut(&[u8])) -> 
     }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+            )
+        };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -106,13 +124,19 @@ fn dump(fd: &OwnedFd, request: &[u8], seq: u32, mut each: impl FnMut(&[u8])) -> 
             let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
             let msg_seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
             if len < 16 || len > rest.len() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "truncated netlink message"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "truncated netlink message",
+                ));
             }
             if msg_seq == seq {
                 match kind {
                     NLMSG_DONE => return Ok(()),
                     NLMSG_ERROR => {
-                        let errno = rest.get(16..20).map(|b| i32::from_ne_bytes(b.try_into().unwrap())).unwrap_or(0);
+                        let errno = rest
+                            .get(16..20)
+                            .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
+                            .unwrap_or(0);
                         return Err(io::Error::from_raw_os_error(-errno));
                     }
                     SOCK_DIAG_BY_FAMILY => each(&rest[16..len]),
@@ -161,7 +185,11 @@ fn parse_unix_msg(msg: &[u8]) -> Option<Listener> {
     let path = path.filter(|p| p.first() != Some(&0))?;
     let path = std::str::from_utf8(path).ok()?.trim_end_matches('\0');
     let (queue, limit) = queues?;
-    Some(Listener { addr: ListenAddr::Unix(PathBuf::from(path)), queue, limit })
+    Some(Listener {
+        addr: ListenAddr::Unix(PathBuf::from(path)),
+        queue,
+        limit,
+    })
 }
 
 /// `struct inet_diag_msg`: family, state, timer, retrans, sockid (sport, dport, src[16], dst[16],
@@ -181,7 +209,11 @@ fn parse_inet_msg(msg: &[u8]) -> Option<Listener> {
     };
     let queue = u32::from_ne_bytes(msg[56..60].try_into().ok()?);
     let limit = u32::from_ne_bytes(msg[60..64].try_into().ok()?);
-    Some(Listener { addr: ListenAddr::Tcp(SocketAddr::new(ip, port)), queue, limit })
+    Some(Listener {
+        addr: ListenAddr::Tcp(SocketAddr::new(ip, port)),
+        queue,
+        limit,
+    })
 }
 
 /// The listener serving `want`: same path, or same port on the same address or a wildcard.
@@ -211,7 +243,9 @@ mod tests {
         assert_eq!(l.queue, 0);
         assert!(l.limit > 0);
         // Connections nobody accepts wait in the queue.
-        let _clients: Vec<_> = (0..3).map(|_| std::os::unix::net::UnixStream::connect(&path).unwrap()).collect();
+        let _clients: Vec<_> = (0..3)
+            .map(|_| std::os::unix::net::UnixStream::connect(&path).unwrap())
+            .collect();
         assert_eq!(find(&listeners().unwrap(), &want).unwrap().queue, 3);
         drop(listener);
     }
@@ -220,13 +254,19 @@ mod tests {
     fn sees_a_tcp_listeners_backlog_and_matches_wildcards() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let _clients: Vec<_> = (0..2).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+        let _clients: Vec<_> = (0..2)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
         std::thread::sleep(std::time::Duration::from_millis(50));
         let all = listeners().unwrap();
         let l = find(&all, &ListenAddr::Tcp(addr)).expect("our listener is in the dump");
         assert_eq!(l.queue, 2);
         assert!(l.limit > 0);
-        let wild = vec![Listener { addr: ListenAddr::Tcp("0.0.0.0:9000".parse().unwrap()), queue: 1, limit: 5 }];
+        let wild = vec![Listener {
+            addr: ListenAddr::Tcp("0.0.0.0:9000".parse().unwrap()),
+            queue: 1,
+            limit: 5,
+        }];
         assert!(find(&wild, &ListenAddr::Tcp("127.0.0.1:9000".parse().unwrap())).is_some());
         assert!(find(&wild, &ListenAddr::Tcp("127.0.0.1:9001".parse().unwrap())).is_none());
     }
@@ -242,7 +282,11 @@ mod tests {
         abstract_name[20] = b'/';
         assert_eq!(
             parse_unix_msg(&abstract_name),
-            Some(Listener { addr: ListenAddr::Unix("/xyz".into()), queue: 0, limit: 5 })
+            Some(Listener {
+                addr: ListenAddr::Unix("/xyz".into()),
+                queue: 0,
+                limit: 5
+            })
         );
     }
 }

@@ -48,7 +48,8 @@ struct FpmProcess {
 /// can disagree, php bug 76003). On a unix socket FPM's queue fields are always 0 (it reads
 /// them with TCP_INFO), so they are only taken when `queue_is_real`.
 pub fn parse_fpm(body: &[u8], own_uri: &str, queue_is_real: bool) -> Result<PoolStatus, String> {
-    let pool: FpmPool = serde_json::from_slice(body).map_err(|e| format!("PHP-FPM status JSON: {e}"))?;
+    let pool: FpmPool =
+        serde_json::from_slice(body).map_err(|e| format!("PHP-FPM status JSON: {e}"))?;
     let (active, idle) = match &pool.processes {
         Some(procs) if !procs.is_empty() => {
             let idle = procs
@@ -85,14 +86,19 @@ pub fn parse_apache(body: &[u8]) -> Result<PoolStatus, String> {
         return Err("mod_status page lacks BusyWorkers/IdleWorkers (is it ?auto?)".into());
     };
     let ours = busy.min(1);
-    Ok(PoolStatus { active: Some(busy - ours), idle: Some(idle + ours), ..Default::default() })
+    Ok(PoolStatus {
+        active: Some(busy - ours),
+        idle: Some(idle + ours),
+        ..Default::default()
+    })
 }
 
 /// nginx stub_status. Active = reading + writing, less our own request (being written);
 /// idle = waiting (keep-alive). A connection accepted but not handled was dropped for lack
 /// of worker_connections.
 pub fn parse_nginx(body: &[u8]) -> Result<PoolStatus, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "stub_status page is not UTF-8".to_string())?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| "stub_status page is not UTF-8".to_string())?;
     let bad = || "not an nginx stub_status page".to_string();
     let mut lines = text.lines();
     let _active: u64 = lines
@@ -102,14 +108,26 @@ pub fn parse_nginx(body: &[u8]) -> Result<PoolStatus, String> {
         .ok_or_else(bad)?;
     let counters: Vec<u64> = lines
         .nth(1)
-        .map(|l| l.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
         .ok_or_else(bad)?;
-    let [accepts, handled, _requests] = counters[..] else { return Err(bad()) };
+    let [accepts, handled, _requests] = counters[..] else {
+        return Err(bad());
+    };
     let rww: Vec<u64> = lines
         .next()
-        .map(|l| l.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
         .ok_or_else(bad)?;
-    let [reading, writing, waiting] = rww[..] else { return Err(bad()) };
+    let [reading, writing, waiting] = rww[..] else {
+        return Err(bad());
+    };
     Ok(PoolStatus {
         active: Some((reading + writing).saturating_sub(1)),
         idle: Some(waiting),
@@ -143,7 +161,8 @@ struct UwsgiWorker {
 /// uWSGI stats server JSON. Every worker counts toward the limit; `listen_queue_errors`
 /// are connections refused because the queue was full.
 pub fn parse_uwsgi(body: &[u8]) -> Result<PoolStatus, String> {
-    let stats: UwsgiStats = serde_json::from_slice(body).map_err(|e| format!("uWSGI stats JSON: {e}"))?;
+    let stats: UwsgiStats =
+        serde_json::from_slice(body).map_err(|e| format!("uWSGI stats JSON: {e}"))?;
     let idle = stats.workers.iter().filter(|w| w.status == "idle").count() as u64;
     let total = stats.workers.len() as u64;
     Ok(PoolStatus {
@@ -191,13 +210,26 @@ mod tests {
     fn fpm_without_full_uses_the_pool_counters() {
         let body = br#"{"pool":"www","process manager":"dynamic","start time":1,"start since":2,"accepted conn":10,"listen queue":0,"max listen queue":0,"listen queue len":0,"idle processes":3,"active processes":1,"total processes":4,"max active processes":2,"max children reached":5,"slow requests":0}"#;
         let s = parse_fpm(body, "/status", false).unwrap();
-        assert_eq!((s.active, s.idle, s.limit_reached), (Some(1), Some(3), Some(5)));
+        assert_eq!(
+            (s.active, s.idle, s.limit_reached),
+            (Some(1), Some(3), Some(5))
+        );
     }
 
     #[test]
     fn fpm_refuses_bad_pages() {
-        for bad in [&b""[..], b"File not found.\n", b"{\"pool\":\"www\"", b"{\"pool\":\"www\",\"listen queue\":-1}", b"\xff\xfe"] {
-            assert!(parse_fpm(bad, "/status", true).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"File not found.\n",
+            b"{\"pool\":\"www\"",
+            b"{\"pool\":\"www\",\"listen queue\":-1}",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                parse_fpm(bad, "/status", true).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let truncated = &FPM_FULL.as_bytes()[..FPM_FULL.len() / 2];
         assert!(parse_fpm(truncated, "/status", true).is_err());
@@ -217,8 +249,16 @@ mod tests {
     fn nginx_stub_status() {
         let page = "Active connections: 291 \nserver accepts handled requests\n 16630948 16630946 31070465 \nReading: 6 Writing: 179 Waiting: 106 \n";
         let s = parse_nginx(page.as_bytes()).unwrap();
-        assert_eq!((s.active, s.idle, s.limit_reached), (Some(184), Some(106), Some(2)));
-        for bad in ["", "Active connections: 1\n", "Active connections: x\nserver\n 1 2 3\nReading: 1 Writing: 1 Waiting: 1\n", "Active connections: 1\nserver accepts handled requests\n 1 2\nReading: 0 Writing: 1 Waiting: 0\n"] {
+        assert_eq!(
+            (s.active, s.idle, s.limit_reached),
+            (Some(184), Some(106), Some(2))
+        );
+        for bad in [
+            "",
+            "Active connections: 1\n",
+            "Active connections: x\nserver\n 1 2 3\nReading: 1 Writing: 1 Waiting: 1\n",
+            "Active connections: 1\nserver accepts handled requests\n 1 2\nReading: 0 Writing: 1 Waiting: 0\n",
+        ] {
             assert!(parse_nginx(bad.as_bytes()).is_err(), "{bad:?}");
         }
     }

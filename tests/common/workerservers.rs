@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 fn open_dir() -> tempfile::TempDir {
     let dir = tempdir();
     // Workers run as www-data and the exporter may run as nobody: both must reach the files.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     dir
 }
 
@@ -29,7 +33,11 @@ fn wait_listening(daemon: &mut Daemon, address: &str, timeout: Duration) {
             return;
         }
         daemon.assert_running();
-        assert!(Instant::now() < deadline, "{address} does not accept: {}", daemon.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "{address} does not accept: {}",
+            daemon.stderr()
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -48,7 +56,11 @@ impl PhpFpm {
         let fpm = require("php-fpm8.2");
         let dir = open_dir();
         let d = dir.path().display().to_string();
-        std::fs::write(dir.path().join("sleep.php"), "<?php usleep((int)(($_GET['s'] ?? 1) * 1000000)); echo \"slept\\n\";\n").unwrap();
+        std::fs::write(
+            dir.path().join("sleep.php"),
+            "<?php usleep((int)(($_GET['s'] ?? 1) * 1000000)); echo \"slept\\n\";\n",
+        )
+        .unwrap();
         let conf = dir.path().join("php-fpm.conf");
         let text = format!(
             "[global]\npid = {d}/fpm.pid\nerror_log = {d}/fpm.log\ndaemonize = no\n\n{}",
@@ -59,7 +71,11 @@ impl PhpFpm {
         cmd.arg("-F").arg("-y").arg(&conf).arg("-p").arg(dir.path());
         let mut daemon = Daemon::spawn("php-fpm", cmd, dir.path());
         for address in wait_for {
-            wait_listening(&mut daemon, &address.replace("{dir}", &d), Duration::from_secs(10));
+            wait_listening(
+                &mut daemon,
+                &address.replace("{dir}", &d),
+                Duration::from_secs(10),
+            );
         }
         PhpFpm { dir, conf, daemon }
     }
@@ -114,8 +130,17 @@ impl Apache {
         let mut cmd = Command::new(apache);
         cmd.arg("-f").arg(&conf).arg("-DFOREGROUND");
         let mut daemon = Daemon::spawn("apache2", cmd, dir.path());
-        wait_listening(&mut daemon, &format!("127.0.0.1:{port}"), Duration::from_secs(10));
-        Apache { dir, conf, port, daemon }
+        wait_listening(
+            &mut daemon,
+            &format!("127.0.0.1:{port}"),
+            Duration::from_secs(10),
+        );
+        Apache {
+            dir,
+            conf,
+            port,
+            daemon,
+        }
     }
 
     pub fn error_log(&self) -> String {
@@ -136,7 +161,8 @@ impl UnprivilegedExporter {
         let dir = open_dir();
         let config = dir.path().join("config.yml");
         std::fs::write(&config, config_yaml).unwrap();
-        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway-exporter"));
         cmd.arg("--config.file")
@@ -146,7 +172,11 @@ impl UnprivilegedExporter {
             .uid(65534)
             .gid(65534);
         let mut daemon = Daemon::spawn("gateway-exporter", cmd, dir.path());
-        wait_listening(&mut daemon, &format!("127.0.0.1:{port}"), Duration::from_secs(10));
+        wait_listening(
+            &mut daemon,
+            &format!("127.0.0.1:{port}"),
+            Duration::from_secs(10),
+        );
         UnprivilegedExporter { port, dir, daemon }
     }
 
