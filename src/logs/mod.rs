@@ -46,11 +46,7 @@ impl LogRuntime {
     }
 
     /// Start one tailing task per configured log; the tasks are aborted on reload.
-    pub fn start(
-        &self,
-        _config: &Config,
-        _metrics: &Arc<Metrics>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn start(&self, _config: &Config, _metrics: &Arc<Metrics>) -> Vec<tokio::task::JoinHandle<()>> {
         Vec::new()
     }
 }

@@ -106,8 +106,9 @@ pub struct Apache {
 }
 
 impl Apache {
-    /// `max_workers` becomes ThreadsPerChild and MaxRequestWorkers (one child process).
-    pub fn start(max_workers: u32) -> Apache {
+    /// `max_workers` becomes ThreadsPerChild and MaxRequestWorkers (one child process);
+    /// `extra` is appended to the config (`{modules}` = Debian's module directory).
+    pub fn start(max_workers: u32, extra: &str) -> Apache {
         let apache = require("apache2");
         let dir = open_dir();
         let d = dir.path().display().to_string();
@@ -124,7 +125,8 @@ impl Apache {
              <IfModule mpm_event_module>\n  StartServers 1\n  ServerLimit 1\n  ThreadLimit {max_workers}\n\
                ThreadsPerChild {max_workers}\n  MinSpareThreads 1\n  MaxSpareThreads {max_workers}\n\
                MaxRequestWorkers {max_workers}\n</IfModule>\n\
-             ExtendedStatus On\n<Location /server-status>\n  SetHandler server-status\n  Require all granted\n</Location>\n"
+             ExtendedStatus On\n<Location /server-status>\n  SetHandler server-status\n  Require all granted\n</Location>\n{}\n",
+            extra.replace("{modules}", modules)
         );
         std::fs::write(&conf, text).unwrap();
         let mut cmd = Command::new(apache);
