@@ -269,4 +269,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.reason, DownReason::ConnectRefused);
     }
+
+    #[tokio::test]
+    async fn a_full_unix_backlog_is_backlog_full() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // Listening again sets the backlog: the smallest one fills after a connection or two.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let address = Address::Unix(path);
+        let mut held = Vec::new();
+        let err = loop {
+            match connect(&address, Duration::from_secs(1)).await {
+                Ok(s) if held.len() < 10 => held.push(s),
+                Ok(_) => panic!("backlog never filled"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.reason, DownReason::BacklogFull, "{err}");
+    }
 }

@@ -406,7 +406,9 @@ impl Pool {
         files: &FileCache,
     ) {
         let l = &self.labels;
-        m.status_duration.get_or_create(l).set(took.as_secs_f64());
+        if self.config.kind != WorkerKind::Socket {
+            m.status_duration.get_or_create(l).set(took.as_secs_f64());
+        }
         let down = match result {
             Ok(_) => None,
             Err(d) => Some(d.reason),
