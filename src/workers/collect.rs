@@ -384,14 +384,14 @@ impl Pool {
                     .or_else(|| pools.iter().find(|p| same_listen(&p.listen)))
                     .and_then(|p| p.max_children)
             }
-            WorkerKind::Apache => texts.filter_map(confs::parse_apache_limit).last(),
+            WorkerKind::Apache => texts.filter_map(confs::parse_apache_limit).next_back(),
             WorkerKind::Nginx => {
                 let cpus = std::thread::available_parallelism()
                     .map(|n| n.get() as u64)
                     .unwrap_or(1);
                 texts
                     .filter_map(|t| confs::parse_nginx_limit(t, cpus))
-                    .last()
+                    .next_back()
             }
             WorkerKind::Uwsgi | WorkerKind::Socket => None,
         }

@@ -90,7 +90,7 @@ pub fn parse_apache_limit(text: &str) -> Option<u64> {
                 None
             }
         })
-        .last()
+        .next_back()
 }
 
 /// nginx's connection limit: `worker_connections` x `worker_processes` (`auto` = `cpus`).

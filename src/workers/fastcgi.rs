@@ -87,14 +87,14 @@ pub fn parse_cgi(stdout: &[u8]) -> Result<CgiResponse, String> {
     let head = String::from_utf8_lossy(head);
     let mut status = 200;
     for line in head.lines() {
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("status") {
-                status = value
-                    .split_whitespace()
-                    .next()
-                    .and_then(|c| c.parse().ok())
-                    .ok_or_else(|| format!("bad Status header {line:?}"))?;
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("status")
+        {
+            status = value
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("bad Status header {line:?}"))?;
         }
     }
     Ok(CgiResponse {

@@ -123,13 +123,13 @@ impl WorkerConfig {
                 bail!("status_path {path:?} must start with /");
             }
         }
-        if let Some(listen) = &self.listen {
-            if matches!(
+        if let Some(listen) = &self.listen
+            && matches!(
                 Address::parse(listen).map_err(anyhow::Error::msg)?,
                 Address::Http(_)
-            ) {
-                bail!("listen {listen:?} must be a socket (unix:/path or host:port)");
-            }
+            )
+        {
+            bail!("listen {listen:?} must be a socket (unix:/path or host:port)");
         }
         if self.limit == Some(0) {
             bail!("limit must be positive");
