@@ -336,10 +336,27 @@ impl Pool {
             (WorkerKind::Uwsgi, address) => {
                 status::parse_uwsgi(&fetch::read_all(address, self.timeout).await?).map_err(invalid)
             }
-            // A socket has no status page: it is up when the kernel lists it as listening.
-            (WorkerKind::Socket, _) | (WorkerKind::Apache | WorkerKind::Nginx, _) => {
+            // A socket has no status page: it is up when the kernel lists it as listening
+            // (judged in `collect`); a host name we cannot match there is tried with a connect.
+            (WorkerKind::Socket, _) if self.listen.is_none() => {
+                check_upstream(&self.config.address, self.timeout).await?;
                 Ok(PoolStatus::default())
             }
+            _ => Ok(PoolStatus::default()),
+        }
+    }
+
+    /// Why a socket the kernel does not list as listening is down, as a client would see it.
+    fn not_listening(&self) -> Down {
+        match &self.address {
+            Address::Unix(path) if !path.exists() => Down::new(
+                DownReason::SocketMissing,
+                format!("{} does not exist", path.display()),
+            ),
+            _ => Down::new(
+                DownReason::ConnectRefused,
+                "not listening (kernel listen table)",
+            ),
         }
     }
 
@@ -549,17 +566,10 @@ impl ScrapeCollector for WorkersCollector {
                     .as_ref()
                     .and_then(|want| sockdiag::find(&listeners, want));
                 let result = match (pool.config.kind, result) {
-                    (WorkerKind::Socket, Ok(_)) if found.is_none() && kernel_error.is_none() => {
-                        // Not listening: say why the way a client would see it.
-                        Err(check_upstream(&pool.config.address, pool.timeout)
-                            .await
-                            .err()
-                            .unwrap_or_else(|| {
-                                Down::new(
-                                    DownReason::ConnectRefused,
-                                    "not in the kernel's listen table",
-                                )
-                            }))
+                    (WorkerKind::Socket, Ok(_))
+                        if pool.listen.is_some() && found.is_none() && kernel_error.is_none() =>
+                    {
+                        Err(pool.not_listening())
                     }
                     (_, r) => r,
                 };

@@ -30,7 +30,7 @@ use std::time::Duration;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What kind of server a `workers:` entry watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkerKind {
     Phpfpm,
@@ -39,6 +39,13 @@ pub enum WorkerKind {
     Uwsgi,
     /// Only the listen backlog of a socket, read from the kernel.
     Socket,
+}
+
+/// As in the config and the `kind` label (the landing page prints it).
+impl std::fmt::Debug for WorkerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl WorkerKind {
