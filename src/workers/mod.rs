@@ -1,45 +1,324 @@
-//! Worker saturation and upstream reachability (issue 4). Skeleton: the interface the core uses.
+//! Worker saturation and upstream reachability: one model for every kind of worker pool
+//! (PHP-FPM, Apache, nginx, uWSGI, any listen socket), so one alert rule covers them all.
+//!
+//! Everything here is read when Prometheus scrapes us (scrape-time collectors): each pool's
+//! status page, the kernel's listen backlogs, the servers' config files for the limits the
+//! status pages lack, connects to the upstreams, and the maintenance flag files.
+
+mod address;
+mod collect;
+mod confs;
+mod detect;
+mod fastcgi;
+mod fetch;
+mod sockdiag;
+mod status;
+
+pub use address::{Down, DownReason, check_upstream};
+pub use collect::WorkerMetrics;
 
 use crate::collector::ScrapeCollector;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use prometheus_client::registry::Registry;
+use address::Address;
+use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a status scrape or connect may take unless the entry says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What kind of server a `workers:` entry watches.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerKind {
+    Phpfpm,
+    Apache,
+    Nginx,
+    Uwsgi,
+    /// Only the listen backlog of a socket, read from the kernel.
+    Socket,
+}
+
+/// As in the config and the `kind` label (the landing page prints it).
+impl std::fmt::Debug for WorkerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl WorkerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerKind::Phpfpm => "phpfpm",
+            WorkerKind::Apache => "apache",
+            WorkerKind::Nginx => "nginx",
+            WorkerKind::Uwsgi => "uwsgi",
+            WorkerKind::Socket => "socket",
+        }
+    }
+
+    /// The server config files read for the limit when `config_file` is not given.
+    fn default_config_files(self) -> &'static [&'static str] {
+        match self {
+            WorkerKind::Phpfpm => &["/etc/php/*/fpm/pool.d/*.conf"],
+            WorkerKind::Apache => &[
+                "/etc/apache2/mods-enabled/mpm_*.conf",
+                "/etc/apache2/apache2.conf",
+                "/etc/httpd/conf/httpd.conf",
+            ],
+            WorkerKind::Nginx => &["/etc/nginx/nginx.conf"],
+            WorkerKind::Uwsgi | WorkerKind::Socket => &[],
+        }
+    }
+}
 
 /// One entry of `workers:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
-    pub kind: String,
+    pub kind: WorkerKind,
+    /// Where the status page is: `unix:/path`, `tcp://host:port` (FastCGI for `phpfpm`, the
+    /// stats socket for `uwsgi`, the listener itself for `socket`) or `http://...`.
     pub address: String,
+    /// The `pool` label; default: the address.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// PHP-FPM `pm.status_path` when reached over FastCGI (default `/status`).
+    #[serde(default)]
+    pub status_path: Option<String>,
+    /// The socket the pool accepts requests on, whose kernel backlog is the queue. Default for
+    /// `phpfpm` over FastCGI and `socket`: the address. Set it when `address` is a status
+    /// listener (`pm.status_listen`) or an HTTP status page.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The pool's size, when the status page and the server's config files do not tell.
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// The server's config file(s) to read the limit from (a glob).
+    #[serde(default)]
+    pub config_file: Option<String>,
+    #[serde(default, deserialize_with = "crate::duration::deserialize_opt")]
+    pub timeout: Option<Duration>,
+}
+
+impl WorkerConfig {
+    /// The `pool` label.
+    pub fn pool(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.address)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let address = Address::parse(&self.address).map_err(anyhow::Error::msg)?;
+        match (self.kind, &address) {
+            (WorkerKind::Apache | WorkerKind::Nginx, a) if !matches!(a, Address::Http(_)) => {
+                bail!("kind {} needs an http:// status URL", self.kind.as_str())
+            }
+            (WorkerKind::Socket, Address::Http(_)) => {
+                bail!("kind socket needs a socket address, not a URL")
+            }
+            _ => {}
+        }
+        if let Some(path) = &self.status_path {
+            if self.kind != WorkerKind::Phpfpm || matches!(address, Address::Http(_)) {
+                bail!(
+                    "status_path is for phpfpm over FastCGI (an http:// address carries its own path)"
+                );
+            }
+            if !path.starts_with('/') {
+                bail!("status_path {path:?} must start with /");
+            }
+        }
+        if let Some(listen) = &self.listen
+            && matches!(
+                Address::parse(listen).map_err(anyhow::Error::msg)?,
+                Address::Http(_)
+            )
+        {
+            bail!("listen {listen:?} must be a socket (unix:/path or host:port)");
+        }
+        if self.limit == Some(0) {
+            bail!("limit must be positive");
+        }
+        if let Some(pattern) = &self.config_file {
+            glob::Pattern::new(pattern).with_context(|| format!("config_file {pattern:?}"))?;
+        }
+        check_timeout(self.timeout)
+    }
 }
 
 /// One entry of `upstreams:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
+    /// TCP `host:port` or a unix socket path (`/path` or `unix:/path`).
     pub address: String,
+    /// The `upstream` label; default: the address.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::duration::deserialize_opt")]
+    pub timeout: Option<Duration>,
 }
 
-/// The worker families, registered once.
-pub struct WorkerMetrics {}
+impl UpstreamConfig {
+    /// The `upstream` label.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.address)
+    }
+}
 
-impl WorkerMetrics {
-    pub fn register(_registry: &mut Registry) -> Self {
-        WorkerMetrics {}
+fn check_timeout(timeout: Option<Duration>) -> anyhow::Result<()> {
+    match timeout {
+        Some(t) if t.is_zero() || t > Duration::from_secs(60) => {
+            bail!("timeout must be between 1ms and 60s")
+        }
+        _ => Ok(()),
     }
 }
 
 /// Adds the PHP-FPM pools and status pages found on this host to the embedded default.
-pub fn autodetect(_config: &mut Config) {}
+pub fn autodetect(config: &mut Config) {
+    detect::autodetect(
+        config,
+        &["/etc/php/*/fpm/pool.d/*.conf"],
+        "http://127.0.0.1",
+    );
+}
 
 /// Checks of the `workers:`, `upstreams:` and `maintenance_files:` sections.
-pub fn validate(_config: &Config) -> anyhow::Result<()> {
+pub fn validate(config: &Config) -> anyhow::Result<()> {
+    let mut pools = std::collections::HashSet::new();
+    for (i, w) in config.workers.iter().enumerate() {
+        let what = || format!("workers[{i}] ({} {})", w.kind.as_str(), w.pool());
+        w.validate().with_context(what)?;
+        if !pools.insert((w.kind, w.pool())) {
+            bail!(
+                "{}: pool name used twice; give each entry its own `name`",
+                what()
+            );
+        }
+    }
+    let mut upstreams = std::collections::HashSet::new();
+    for (i, u) in config.upstreams.iter().enumerate() {
+        let what = || format!("upstreams[{i}] ({})", u.label());
+        match Address::parse(&u.address) {
+            Ok(Address::Http(_)) => bail!(
+                "{}: an upstream is host:port or a socket path, not a URL",
+                what()
+            ),
+            Ok(_) => {}
+            Err(e) => bail!("{}: {e}", what()),
+        }
+        check_timeout(u.timeout).with_context(what)?;
+        if !upstreams.insert(u.label()) {
+            bail!("{}: upstream listed twice", what());
+        }
+    }
+    for path in &config.maintenance_files {
+        if !path.is_absolute() {
+            bail!(
+                "maintenance_files: {} must be an absolute path",
+                path.display()
+            );
+        }
+    }
     Ok(())
 }
 
 /// Scrape-time collectors for the configured pools, upstreams and maintenance flags.
-pub fn collectors(_config: &Config, _metrics: &Arc<Metrics>) -> Vec<Arc<dyn ScrapeCollector>> {
-    Vec::new()
+pub fn collectors(config: &Config, metrics: &Arc<Metrics>) -> Vec<Arc<dyn ScrapeCollector>> {
+    collect::collectors(config, metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> anyhow::Result<Config> {
+        Config::parse(yaml, "test.yml")
+    }
+
+    #[test]
+    fn accepts_every_kind() {
+        let config = parse(
+            "workers:\n\
+             - {kind: phpfpm, address: 'unix:/run/php/www.sock', name: www, status_path: /status, limit: 5, timeout: 2s}\n\
+             - {kind: phpfpm, address: 'tcp://127.0.0.1:9001', listen: 'unix:/run/php/api.sock', config_file: '/etc/php/*/fpm/pool.d/api.conf'}\n\
+             - {kind: phpfpm, address: 'http://127.0.0.1/fpm-status'}\n\
+             - {kind: apache, address: 'http://127.0.0.1/server-status', listen: '127.0.0.1:80'}\n\
+             - {kind: nginx, address: 'http://127.0.0.1/nginx_status'}\n\
+             - {kind: uwsgi, address: '127.0.0.1:1717'}\n\
+             - {kind: socket, address: /run/gunicorn.sock, name: app}\n\
+             upstreams:\n- {address: '127.0.0.1:8080'}\n- {address: /run/app.sock, name: app, timeout: 500ms}\n\
+             maintenance_files: [/var/www/.maintenance]\n",
+        )
+        .unwrap();
+        assert_eq!(config.workers.len(), 7);
+        assert_eq!(config.workers[6].pool(), "app");
+        assert_eq!(config.workers[5].pool(), "127.0.0.1:1717");
+        assert_eq!(config.upstreams[1].label(), "app");
+    }
+
+    #[test]
+    fn refuses_bad_entries_with_the_reason() {
+        let table = [
+            (
+                "workers: [{kind: php, address: '/x.sock'}]",
+                "unknown variant",
+            ),
+            ("workers: [{kind: phpfpm, address: 'x.sock'}]", "host:port"),
+            (
+                "workers: [{kind: apache, address: '127.0.0.1:80'}]",
+                "http://",
+            ),
+            (
+                "workers: [{kind: socket, address: 'http://127.0.0.1/'}]",
+                "not a URL",
+            ),
+            (
+                "workers: [{kind: nginx, address: 'http://127.0.0.1/s', status_path: /s}]",
+                "status_path",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', status_path: status}]",
+                "must start with /",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', limit: 0}]",
+                "positive",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', timeout: 0s}]",
+                "timeout",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', listen: 'http://a/'}]",
+                "must be a socket",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/x.sock', config_file: '/etc/[a'}]",
+                "config_file",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/a.sock', name: w}, {kind: phpfpm, address: '/b.sock', name: w}]",
+                "used twice",
+            ),
+            (
+                "workers: [{kind: phpfpm, address: '/a.sock', bogus: 1}]",
+                "bogus",
+            ),
+            ("upstreams: [{address: 'http://127.0.0.1/'}]", "not a URL"),
+            ("upstreams: [{address: 'nowhere'}]", "host:port"),
+            (
+                "upstreams: [{address: '/a.sock'}, {address: '/a.sock'}]",
+                "twice",
+            ),
+            ("maintenance_files: [relative/flag]", "absolute"),
+        ];
+        for (yaml, want) in table {
+            let msg = format!("{:#}", parse(yaml).unwrap_err());
+            assert!(msg.contains(want), "{yaml}: {msg}");
+        }
+    }
 }
