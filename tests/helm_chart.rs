@@ -501,3 +501,23 @@ fn dashboard_configmaps_are_the_dashboards_directory() {
         }
     }
 }
+
+#[test]
+fn doc_examples_validate_and_pass_the_config_check() {
+    let doc = std::fs::read_to_string(repo().join("docs/helm.md")).unwrap();
+    let blocks: Vec<&str> = doc.split("```yaml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert_eq!(blocks.len(), 2, "docs/helm.md: expected the DaemonSet values and the sidecar manifest");
+    for block in blocks {
+        let objects = if block.starts_with("# values") {
+            let dir = common::tempdir();
+            let file = dir.path().join("values.yaml");
+            std::fs::write(&file, block).unwrap();
+            render(&[&format!("--values={}", file.display())])
+        } else {
+            serde_saphyr::from_multiple::<Value>(block).unwrap().into_iter().filter(|v| !v.is_null()).collect()
+        };
+        kube_validate(&objects);
+        let out = config_check(&objects).unwrap_or_else(|e| panic!("docs/helm.md example config refused: {e}\n{block}"));
+        assert!(out.contains("config OK"), "{out}");
+    }
+}
