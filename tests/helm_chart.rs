@@ -505,8 +505,16 @@ fn dashboard_configmaps_are_the_dashboards_directory() {
 #[test]
 fn doc_examples_validate_and_pass_the_config_check() {
     let doc = std::fs::read_to_string(repo().join("docs/helm.md")).unwrap();
-    let blocks: Vec<&str> = doc.split("```yaml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
-    assert_eq!(blocks.len(), 2, "docs/helm.md: expected the DaemonSet values and the sidecar manifest");
+    let blocks: Vec<&str> = doc
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "docs/helm.md: expected the DaemonSet values and the sidecar manifest"
+    );
     for block in blocks {
         let objects = if block.starts_with("# values") {
             let dir = common::tempdir();
@@ -514,10 +522,91 @@ fn doc_examples_validate_and_pass_the_config_check() {
             std::fs::write(&file, block).unwrap();
             render(&[&format!("--values={}", file.display())])
         } else {
-            serde_saphyr::from_multiple::<Value>(block).unwrap().into_iter().filter(|v| !v.is_null()).collect()
+            serde_saphyr::from_multiple::<Value>(block)
+                .unwrap()
+                .into_iter()
+                .filter(|v| !v.is_null())
+                .collect()
         };
         kube_validate(&objects);
-        let out = config_check(&objects).unwrap_or_else(|e| panic!("docs/helm.md example config refused: {e}\n{block}"));
+        let out = config_check(&objects)
+            .unwrap_or_else(|e| panic!("docs/helm.md example config refused: {e}\n{block}"));
         assert!(out.contains("config OK"), "{out}");
+    }
+}
+
+#[test]
+fn packaged_chart_carries_the_rules_and_dashboards_themselves() {
+    let dir = common::tempdir();
+    run(Command::new(&tools().helm)
+        .arg("package")
+        .arg(chart())
+        .arg("--destination")
+        .arg(dir.path()))
+    .unwrap_or_else(|e| panic!("helm package: {e}"));
+    let tgz = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let list = run(Command::new("tar").arg("-tzf").arg(&tgz)).unwrap();
+    for (path, _) in rule_files() {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            list.contains(&format!("gateway-exporter/alerts/{name}")),
+            "{name} not packaged:\n{list}"
+        );
+    }
+    for file in dashboard_files() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            list.contains(&format!("gateway-exporter/dashboards/{name}")),
+            "{name} not packaged:\n{list}"
+        );
+    }
+    assert!(
+        !list.contains("alerts/runbooks/"),
+        ".helmignore should keep the runbooks out:\n{list}"
+    );
+}
+
+#[test]
+fn image_matches_the_charts_defaults() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap())
+            .unwrap();
+    assert!(
+        dockerfile.contains("FROM rust:1-slim-bookworm AS build"),
+        "multi-stage build expected"
+    );
+    let port = values["web"]["port"].as_u64().unwrap();
+    assert!(
+        dockerfile.contains(&format!("EXPOSE {port}")),
+        "Dockerfile must EXPOSE the chart's port {port}"
+    );
+    let uid = values["podSecurityContext"]["runAsUser"].as_u64().unwrap();
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("no USER in Dockerfile");
+    assert_eq!(
+        user.split(':').next().unwrap(),
+        uid.to_string(),
+        "image user and chart runAsUser differ"
+    );
+    assert_ne!(uid, 0);
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    for needed in ["Cargo.toml", "Cargo.lock", "src/"] {
+        assert!(
+            ignore.contains(&format!("!{needed}")),
+            ".dockerignore must let {needed} through"
+        );
+        assert!(
+            dockerfile.contains(needed.trim_end_matches('/')),
+            "Dockerfile does not copy {needed}"
+        );
     }
 }

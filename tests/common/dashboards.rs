@@ -5,7 +5,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The prefix every runbook link is written with (the chart's `runbookUrl` replaces it).
-pub const RUNBOOK_BASE: &str = "https://github.com/gateway-exporter/gateway-exporter/blob/main/alerts/runbooks/";
+pub const RUNBOOK_BASE: &str =
+    "https://github.com/gateway-exporter/gateway-exporter/blob/main/alerts/runbooks/";
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,8 +30,13 @@ pub fn load_all() -> Vec<Dashboard> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            Dashboard { file: p.file_name().unwrap().to_string_lossy().into_owned(), text, json }
+            let json =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            Dashboard {
+                file: p.file_name().unwrap().to_string_lossy().into_owned(),
+                text,
+                json,
+            }
         })
         .collect()
 }
@@ -60,15 +66,28 @@ pub fn queries(d: &Dashboard) -> Vec<Query> {
     for p in panels(d) {
         for t in p["targets"].as_array().into_iter().flatten() {
             out.push(Query {
-                origin: format!("{} panel {:?} {}", d.file, p["title"].as_str().unwrap_or(""), t["refId"]),
+                origin: format!(
+                    "{} panel {:?} {}",
+                    d.file,
+                    p["title"].as_str().unwrap_or(""),
+                    t["refId"]
+                ),
                 expr: t["expr"].as_str().unwrap_or("").to_string(),
                 instant: t["instant"] == true && t["range"] != true,
             });
         }
     }
-    for a in d.json["annotations"]["list"].as_array().into_iter().flatten() {
+    for a in d.json["annotations"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         if let Some(expr) = a["expr"].as_str() {
-            out.push(Query { origin: format!("{} annotation {}", d.file, a["name"]), expr: expr.to_string(), instant: false });
+            out.push(Query {
+                origin: format!("{} annotation {}", d.file, a["name"]),
+                expr: expr.to_string(),
+                instant: false,
+            });
         }
     }
     out
@@ -98,8 +117,17 @@ pub fn documented_metrics() -> Vec<MetricDoc> {
         .filter_map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
             let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-            let labels = cells[3].split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-            Some(MetricDoc { name: name.to_string(), kind: cells[2].to_string(), labels })
+            let labels = cells[3]
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            Some(MetricDoc {
+                name: name.to_string(),
+                kind: cells[2].to_string(),
+                labels,
+            })
         })
         .collect();
     assert!(out.len() > 30, "docs/metrics.md tables not found");
@@ -111,7 +139,10 @@ pub fn alert_names() -> Vec<String> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(repo().join("alerts")).expect("alerts/ is missing") {
         let path = entry.unwrap().path();
-        if !matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
             continue;
         }
         let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

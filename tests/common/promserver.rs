@@ -26,7 +26,12 @@ impl Prometheus {
             .arg(&tsdb)
             .output()
             .unwrap();
-        assert!(out.status.success(), "backfill failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "backfill failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
         let port = free_port();
@@ -41,27 +46,51 @@ impl Prometheus {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
             (get(port, "/-/ready").status == 200).then_some(())
         });
-        Prometheus { port, _daemon: daemon, _dir: dir }
+        Prometheus {
+            port,
+            _daemon: daemon,
+            _dir: dir,
+        }
     }
 
     /// GET an API path with query parameters; `Ok(data)` on `"status":"success"`.
     pub fn api(&self, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
-        let query: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
         let reply = get(self.port, &format!("{path}?{}", query.join("&")));
-        let body: Value = serde_json::from_str(&reply.body).map_err(|e| format!("{e}: {}", reply.body))?;
-        if body["status"] == "success" { Ok(body["data"].clone()) } else { Err(format!("{}: {}", body["errorType"], body["error"])) }
+        let body: Value =
+            serde_json::from_str(&reply.body).map_err(|e| format!("{e}: {}", reply.body))?;
+        if body["status"] == "success" {
+            Ok(body["data"].clone())
+        } else {
+            Err(format!("{}: {}", body["errorType"], body["error"]))
+        }
     }
 
     /// The result vector of an instant query at `time` (Unix seconds).
     pub fn query(&self, expr: &str, time: i64) -> Result<Vec<Value>, String> {
-        let data = self.api("/api/v1/query", &[("query", expr), ("time", &time.to_string())])?;
+        let data = self.api(
+            "/api/v1/query",
+            &[("query", expr), ("time", &time.to_string())],
+        )?;
         Ok(data["result"].as_array().cloned().unwrap_or_default())
     }
 
     /// The result matrix of a range query.
-    pub fn query_range(&self, expr: &str, start: i64, end: i64, step: u32) -> Result<Vec<Value>, String> {
+    pub fn query_range(
+        &self,
+        expr: &str,
+        start: i64,
+        end: i64,
+        step: u32,
+    ) -> Result<Vec<Value>, String> {
         let (s, e, st) = (start.to_string(), end.to_string(), step.to_string());
-        let data = self.api("/api/v1/query_range", &[("query", expr), ("start", &s), ("end", &e), ("step", &st)])?;
+        let data = self.api(
+            "/api/v1/query_range",
+            &[("query", expr), ("start", &s), ("end", &e), ("step", &st)],
+        )?;
         Ok(data["result"].as_array().cloned().unwrap_or_default())
     }
 }
@@ -70,7 +99,9 @@ impl Prometheus {
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
