@@ -24,7 +24,9 @@ impl Problems {
         }
     }
 
-    fn assert_none(self) {
+    fn assert_none(mut self) {
+        self.0.sort();
+        self.0.dedup();
         assert!(
             self.0.is_empty(),
             "{} problem(s):\n  {}",
