@@ -91,6 +91,10 @@ fn lint_dashboard(d: &Dashboard, p: &mut Problems) {
                 .is_some_and(|q| q.starts_with("label_values(")),
             || format!("{f}: variable {n}: not label_values()"),
         );
+        // The tests run `definition`; Grafana runs `query`.
+        p.check(v["query"] == v["definition"], || {
+            format!("{f}: variable {n}: query and definition differ")
+        });
     }
 
     let mut ids = HashSet::new();
