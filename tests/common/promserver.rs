@@ -1,5 +1,6 @@
 //! A real Prometheus (Debian's) on a free port over a TSDB backfilled from an OpenMetrics
-//! text, queried through its HTTP API.
+//! text or scraping the exporter, queried through its HTTP API.
+#![allow(dead_code)] // each test binary uses a different part
 
 use crate::common::{Daemon, eventually, free_port, get, require, tempdir};
 use serde_json::Value;
@@ -34,6 +35,22 @@ impl Prometheus {
         );
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
+        Self::serve(dir, &config)
+    }
+
+    /// Prometheus scraping `target` (`host:port`) as job `gateway` every second.
+    pub fn scraping(target: &str) -> Prometheus {
+        let dir = tempdir();
+        let config = dir.path().join("prometheus.yml");
+        let yml = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(&config, yml).unwrap();
+        Self::serve(dir, &config)
+    }
+
+    fn serve(dir: tempfile::TempDir, config: &std::path::Path) -> Prometheus {
+        let tsdb = dir.path().join("tsdb");
         let port = free_port();
         let mut cmd = Command::new(require("prometheus"));
         cmd.arg(format!("--config.file={}", config.display()))
@@ -46,11 +63,7 @@ impl Prometheus {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
             (get(port, "/-/ready").status == 200).then_some(())
         });
-        Prometheus {
-            port,
-            _daemon: daemon,
-            _dir: dir,
-        }
+        Prometheus { port, _daemon: daemon, _dir: dir }
     }
 
     /// GET an API path with query parameters; `Ok(data)` on `"status":"success"`.
