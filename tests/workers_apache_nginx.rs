@@ -107,7 +107,11 @@ fn nginx_stub_status_with_limit_from_its_config() {
     // queue or be closing; wait for the quiet state: our own request is not counted.
     let text = eventually(Duration::from_secs(3), "an idle nginx", || {
         let text = exporter.metrics();
-        let active = sample_value(&text, "gateway_workers", &[("pool", "edge"), ("state", "active")]);
+        let active = sample_value(
+            &text,
+            "gateway_workers",
+            &[("pool", "edge"), ("state", "active")],
+        );
         let queue = sample_value(&text, "gateway_worker_queue", &edge);
         (active == Some(0.0) && queue == Some(0.0)).then_some(text)
     });

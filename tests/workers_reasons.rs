@@ -143,7 +143,11 @@ fn every_failure_has_its_reason() {
         "{text}"
     );
     assert!(sample_value(&text, "gateway_worker_queue_limit", &app).unwrap() > 0.0);
-    assert_eq!(sample_value(&text, "gateway_worker_status_duration_seconds", &app), None, "a socket has no status page");
+    assert_eq!(
+        sample_value(&text, "gateway_worker_status_duration_seconds", &app),
+        None,
+        "a socket has no status page"
+    );
     assert_eq!(
         sample_value(&text, "gateway_workers_limit", &app),
         Some(8.0)
