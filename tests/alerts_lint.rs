@@ -194,16 +194,16 @@ impl Checker<'_> {
                     }
                     "label_replace" => {
                         let mut l = outs[0].labels();
+                        if let Expr::StringLiteral(src) = c.args.args[3].as_ref()
+                            && !l.contains(&src.val)
+                        {
+                            self.problems.push(format!(
+                                "label_replace reads {}, which the input lacks",
+                                src.val
+                            ));
+                        }
                         if let Expr::StringLiteral(dst) = c.args.args[1].as_ref() {
                             l.insert(dst.val.clone());
-                        }
-                        if let Expr::StringLiteral(src) = c.args.args[3].as_ref() {
-                            if !l.contains(&src.val) {
-                                self.problems.push(format!(
-                                    "label_replace reads {}, which the input lacks",
-                                    src.val
-                                ));
-                            }
                         }
                         Out::Vector(l)
                     }
@@ -342,6 +342,7 @@ fn expressions_parse_use_documented_metrics_and_counters_only_in_rate() {
 #[test]
 fn every_alert_has_name_severity_and_annotations() {
     let mut seen = BTreeSet::new();
+    let duration = regex::Regex::new(r"^\d+[smh]$").unwrap();
     for (rule, _) in alert_rules() {
         let name = rule.alert.clone().unwrap();
         assert!(seen.insert(name.clone()), "alert {name} defined twice");
@@ -370,10 +371,7 @@ fn every_alert_has_name_severity_and_annotations() {
             "{name}: description is templated"
         );
         if let Some(f) = &rule.for_ {
-            assert!(
-                regex::Regex::new(r"^\d+[smh]$").unwrap().is_match(f),
-                "{name}: for: {f}"
-            );
+            assert!(duration.is_match(f), "{name}: for: {f}");
         }
     }
 }

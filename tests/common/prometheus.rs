@@ -37,7 +37,6 @@ pub fn load_yaml(path: &Path) -> Value {
 /// One rule of a rule file, alert or recording.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub group: String,
     /// `Some(name)` for an alert.
     pub alert: Option<String>,
     /// `Some(name)` for a recording rule.
@@ -73,10 +72,8 @@ pub fn rules() -> Vec<Rule> {
     let doc = load_yaml(&repo_path(RULE_FILE));
     let mut out = Vec::new();
     for group in doc["groups"].as_array().expect("groups") {
-        let gname = group["name"].as_str().expect("group name");
         for r in group["rules"].as_array().expect("rules") {
             out.push(Rule {
-                group: gname.to_string(),
                 alert: r["alert"].as_str().map(str::to_string),
                 record: r["record"].as_str().map(str::to_string),
                 expr: r["expr"].as_str().expect("expr").to_string(),
@@ -205,10 +202,6 @@ impl Prometheus {
         names.dedup();
         names
     }
-
-    pub fn stderr(&self) -> String {
-        self.daemon.stderr()
-    }
 }
 
 /// A real Alertmanager (clustering off) with `config` (YAML or JSON).
@@ -250,10 +243,6 @@ impl Alertmanager {
             .as_array()
             .cloned()
             .unwrap_or_default()
-    }
-
-    pub fn stderr(&self) -> String {
-        self.daemon.stderr()
     }
 }
 
