@@ -144,14 +144,6 @@ fn assert_pages_once(
             );
         }
     }
-    let upstream_pages = webhook
-        .received()
-        .iter()
-        .filter(|n| {
-            n["receiver"] == "pager" && n["groupLabels"]["alertname"] == "GatewayUpstreamDown"
-        })
-        .count();
-    assert!(upstream_pages >= 1);
 }
 
 /// A fixed exposition whose counters grow 5 per second: the rules and Alertmanager
@@ -355,4 +347,44 @@ fn a_healthy_host_fires_nothing() {
             assert_eq!(rule["health"], "ok", "{rule}");
         }
     }
+}
+
+/// A real probe of a real nginx that serves 503 while a maintenance flag file exists: the
+/// probe's 503 alert fires but is inhibited by the maintenance alert (info, never notified),
+/// so nothing pages.
+#[test]
+#[ignore = "needs the probes: and maintenance_files: sources (issues 2 and 4); run with --ignored once they are merged"]
+fn maintenance_silences_the_503_it_serves() {
+    let port = free_port();
+    let nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; server_name shop.test;\n\
+               location / {{ if (-f {{dir}}/maintenance.flag) {{ return 503; }} return 200 ok; }} }}"
+        ),
+        port,
+    );
+    let flag = nginx.dir.path().join("maintenance.flag");
+    std::fs::write(&flag, "deploy").unwrap();
+    assert_eq!(get(port, "/").status, 503);
+    let config = format!(
+        "probes:\n  - name: shop\n    url: http://127.0.0.1:{port}/\n    interval: 1s\n    timeout: 1s\n\
+         maintenance_files:\n  - {flag}\n",
+        flag = flag.display()
+    );
+    let exporter = Exporter::start(&config);
+    let webhook = Webhook::start();
+    let am = Alertmanager::start(&test_alertmanager_config(&webhook));
+    let dir = common::tempdir();
+    let rules = fast_rules(dir.path());
+    let prom = Prometheus::start(
+        &[("gateway", format!("127.0.0.1:{}", exporter.port))],
+        &[rules],
+        Some(am.port),
+    );
+    assert_pages_once(&prom, &am, &webhook, &[], &["GatewayProbe5xx"], || {});
+    assert!(
+        prom.firing()
+            .contains(&"GatewayMaintenanceMode".to_string())
+    );
+    assert!(webhook.received().is_empty(), "{:#?}", webhook.received());
 }
