@@ -1,0 +1,598 @@
+//! Lints of the alert rules in the spirit of pint: names, labels, annotations, runbook links,
+//! counters only inside rate/increase, template labels that the expression really outputs,
+//! metric names from docs/metrics.md, inhibit rules that can match, tests for every alert.
+
+mod common;
+#[path = "common/prometheus.rs"]
+mod prometheus;
+
+use prometheus::{DASHBOARD_BASE, RUNBOOK_BASE, Rule, load_yaml, repo_path, rules};
+use promql_parser::label::Labels;
+use promql_parser::parser::{self, Expr, LabelModifier, VectorMatchCardinality};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Labels every scraped series carries.
+const TARGET_LABELS: [&str; 2] = ["job", "instance"];
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// Metric name -> (type, labels), from the tables of docs/metrics.md, plus the few
+/// node_exporter series the node rules join with. Histograms expand to their series.
+fn metric_catalogue() -> BTreeMap<String, (Kind, BTreeSet<String>)> {
+    let text = std::fs::read_to_string(repo_path("docs/metrics.md")).unwrap();
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || !cells[1].starts_with("`gateway_") {
+            continue;
+        }
+        let name = cells[1].trim_matches('`');
+        let labels: BTreeSet<String> = cells[3]
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        match cells[2] {
+            "counter" => {
+                out.insert(name.to_string(), (Kind::Counter, labels));
+            }
+            "gauge" => {
+                out.insert(name.to_string(), (Kind::Gauge, labels));
+            }
+            "histogram" => {
+                let mut bucket = labels.clone();
+                bucket.insert("le".into());
+                out.insert(format!("{name}_bucket"), (Kind::Counter, bucket));
+                out.insert(format!("{name}_sum"), (Kind::Counter, labels.clone()));
+                out.insert(format!("{name}_count"), (Kind::Counter, labels));
+            }
+            other => panic!("docs/metrics.md: unknown type {other} for {name}"),
+        }
+    }
+    let set = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let fs = set(&["device", "fstype", "mountpoint"]);
+    out.insert(
+        "node_filesystem_avail_bytes".into(),
+        (Kind::Gauge, fs.clone()),
+    );
+    out.insert("node_filesystem_size_bytes".into(), (Kind::Gauge, fs));
+    out.insert(
+        "node_memory_MemAvailable_bytes".into(),
+        (Kind::Gauge, set(&[])),
+    );
+    out.insert("node_memory_MemTotal_bytes".into(), (Kind::Gauge, set(&[])));
+    out.insert(
+        "node_cpu_seconds_total".into(),
+        (Kind::Counter, set(&["cpu", "mode"])),
+    );
+    for (_, labels) in out.values_mut() {
+        labels.extend(TARGET_LABELS.iter().map(|s| s.to_string()));
+    }
+    assert!(out.len() > 40, "docs/metrics.md tables not found");
+    out
+}
+
+/// What an expression returns: a scalar or a vector with these label names.
+#[derive(Debug, Clone, PartialEq)]
+enum Out {
+    Scalar,
+    Vector(BTreeSet<String>),
+}
+
+impl Out {
+    fn labels(&self) -> BTreeSet<String> {
+        match self {
+            Out::Scalar => BTreeSet::new(),
+            Out::Vector(l) => l.clone(),
+        }
+    }
+}
+
+fn names(l: &Labels) -> BTreeSet<String> {
+    l.labels.iter().cloned().collect()
+}
+
+/// Walks an expression: computes its output labels and collects problems.
+struct Checker<'a> {
+    metrics: &'a BTreeMap<String, (Kind, BTreeSet<String>)>,
+    /// Recording rules defined so far -> their output labels.
+    recorded: &'a BTreeMap<String, BTreeSet<String>>,
+    problems: Vec<String>,
+}
+
+impl Checker<'_> {
+    /// `in_rate`: the selector is the direct range argument of rate/increase/irate.
+    fn selector(&mut self, name: Option<&String>, in_rate: bool) -> Out {
+        let Some(name) = name else {
+            self.problems.push("selector without a metric name".into());
+            return Out::Vector(BTreeSet::new());
+        };
+        if let Some(labels) = self.recorded.get(name) {
+            if in_rate {
+                self.problems
+                    .push(format!("rate/increase over the recorded series {name}"));
+            }
+            return Out::Vector(labels.clone());
+        }
+        let Some((kind, labels)) = self.metrics.get(name) else {
+            self.problems.push(format!(
+                "{name} is neither in docs/metrics.md nor a recording rule"
+            ));
+            return Out::Vector(BTreeSet::new());
+        };
+        match (kind, in_rate) {
+            (Kind::Counter, false) => self
+                .problems
+                .push(format!("counter {name} used outside rate/increase/irate")),
+            (Kind::Gauge, true) => self
+                .problems
+                .push(format!("rate/increase over the gauge {name}")),
+            _ => {}
+        }
+        Out::Vector(labels.clone())
+    }
+
+    fn walk(&mut self, e: &Expr) -> Out {
+        match e {
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Out::Scalar,
+            Expr::Paren(p) => self.walk(&p.expr),
+            Expr::Unary(u) => self.walk(&u.expr),
+            Expr::Subquery(s) => self.walk(&s.expr),
+            Expr::VectorSelector(vs) => self.selector(vs.name.as_ref(), false),
+            Expr::MatrixSelector(ms) => self.selector(ms.vs.name.as_ref(), false),
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.walk(p);
+                }
+                let inner = self.walk(&a.expr).labels();
+                let op = a.op.to_string();
+                if op == "topk" || op == "bottomk" {
+                    return Out::Vector(inner);
+                }
+                match &a.modifier {
+                    Some(LabelModifier::Include(l)) => {
+                        for missing in names(l).difference(&inner) {
+                            self.problems
+                                .push(format!("{op} by ({missing}): the input has no such label"));
+                        }
+                        Out::Vector(names(l))
+                    }
+                    Some(LabelModifier::Exclude(l)) => {
+                        Out::Vector(inner.difference(&names(l)).cloned().collect())
+                    }
+                    None => Out::Vector(BTreeSet::new()),
+                }
+            }
+            Expr::Call(c) => {
+                let f = c.func.name;
+                let is_rate = matches!(f, "rate" | "increase" | "irate");
+                let mut outs = Vec::new();
+                for arg in &c.args.args {
+                    let out = match (is_rate, arg.as_ref()) {
+                        (true, Expr::MatrixSelector(ms)) => {
+                            self.selector(ms.vs.name.as_ref(), true)
+                        }
+                        _ => self.walk(arg),
+                    };
+                    outs.push(out);
+                }
+                match f {
+                    "time" | "vector" | "scalar" => Out::Scalar,
+                    "histogram_quantile" => {
+                        let mut l = outs[1].labels();
+                        if !l.remove("le") {
+                            self.problems
+                                .push("histogram_quantile over series without `le`".into());
+                        }
+                        Out::Vector(l)
+                    }
+                    "label_replace" => {
+                        let mut l = outs[0].labels();
+                        if let Expr::StringLiteral(src) = c.args.args[3].as_ref()
+                            && !l.contains(&src.val)
+                        {
+                            self.problems.push(format!(
+                                "label_replace reads {}, which the input lacks",
+                                src.val
+                            ));
+                        }
+                        if let Expr::StringLiteral(dst) = c.args.args[1].as_ref() {
+                            l.insert(dst.val.clone());
+                        }
+                        Out::Vector(l)
+                    }
+                    _ => outs
+                        .into_iter()
+                        .find(|o| matches!(o, Out::Vector(_)))
+                        .unwrap_or(Out::Scalar),
+                }
+            }
+            Expr::Binary(b) => {
+                let lhs = self.walk(&b.lhs);
+                let rhs = self.walk(&b.rhs);
+                let (l, r) = match (&lhs, &rhs) {
+                    (Out::Scalar, Out::Scalar) => return Out::Scalar,
+                    (Out::Scalar, v) | (v, Out::Scalar) => return v.clone(),
+                    (Out::Vector(l), Out::Vector(r)) => (l.clone(), r.clone()),
+                };
+                let op = b.op.to_string();
+                let modifier = b.modifier.as_ref();
+                let matching = modifier.and_then(|m| m.matching.as_ref());
+                if let Some(m) = matching {
+                    let wanted = names(m.labels());
+                    if m.is_include() {
+                        for side in [&l, &r] {
+                            for missing in wanted.difference(side) {
+                                self.problems.push(format!(
+                                    "`{op} on ({missing})`: a side lacks that label"
+                                ));
+                            }
+                        }
+                    }
+                }
+                if op == "and" || op == "unless" {
+                    return Out::Vector(l);
+                }
+                if op == "or" {
+                    return Out::Vector(l.intersection(&r).cloned().collect());
+                }
+                match modifier.map(|m| &m.card) {
+                    Some(VectorMatchCardinality::ManyToOne(extra)) => {
+                        Out::Vector(l.union(&names(extra)).cloned().collect())
+                    }
+                    Some(VectorMatchCardinality::OneToMany(extra)) => {
+                        Out::Vector(r.union(&names(extra)).cloned().collect())
+                    }
+                    _ => match matching {
+                        Some(m) if m.is_include() => Out::Vector(names(m.labels())),
+                        Some(m) => Out::Vector(l.difference(&names(m.labels())).cloned().collect()),
+                        None => {
+                            if l != r {
+                                self.problems.push(format!(
+                                    "`{op}` between vectors with different labels {l:?} / {r:?}"
+                                ));
+                            }
+                            Out::Vector(l)
+                        }
+                    },
+                }
+            }
+            Expr::Extension(_) => Out::Scalar,
+        }
+    }
+}
+
+/// Every rule with the labels its expression outputs; panics with all lint problems.
+fn checked_rules() -> Vec<(Rule, BTreeSet<String>)> {
+    let metrics = metric_catalogue();
+    let mut recorded = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    for rule in rules() {
+        let expr = match parser::parse(&rule.expr) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("{}: does not parse: {e}", rule.name()));
+                continue;
+            }
+        };
+        let mut checker = Checker {
+            metrics: &metrics,
+            recorded: &recorded,
+            problems: Vec::new(),
+        };
+        let labels = checker.walk(&expr).labels();
+        problems.extend(
+            checker
+                .problems
+                .into_iter()
+                .map(|p| format!("{}: {p}", rule.name())),
+        );
+        if let Some(name) = &rule.record {
+            assert!(
+                !recorded.contains_key(name),
+                "recording rule {name} defined twice"
+            );
+            recorded.insert(name.clone(), labels.clone());
+        }
+        out.push((rule, labels));
+    }
+    assert!(
+        problems.is_empty(),
+        "lint problems:\n{}",
+        problems.join("\n")
+    );
+    out
+}
+
+fn alert_rules() -> Vec<(Rule, BTreeSet<String>)> {
+    checked_rules()
+        .into_iter()
+        .filter(|(r, _)| r.alert.is_some())
+        .collect()
+}
+
+/// `$labels.x` names used in a template.
+fn template_labels(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)").unwrap();
+    re.captures_iter(text).map(|c| c[1].to_string()).collect()
+}
+
+#[test]
+fn expressions_parse_use_documented_metrics_and_counters_only_in_rate() {
+    let all = checked_rules();
+    assert!(all.iter().filter(|(r, _)| r.alert.is_some()).count() >= 40);
+    for (rule, _) in &all {
+        if let Some(name) = &rule.record {
+            assert_eq!(
+                name.matches(':').count(),
+                2,
+                "{name}: recording rules are named level:metric:operations"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_alert_has_name_severity_and_annotations() {
+    let mut seen = BTreeSet::new();
+    let duration = regex::Regex::new(r"^\d+[smh]$").unwrap();
+    for (rule, _) in alert_rules() {
+        let name = rule.alert.clone().unwrap();
+        assert!(seen.insert(name.clone()), "alert {name} defined twice");
+        assert!(
+            name.starts_with("Gateway") && name.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{name}: CamelCase Gateway*"
+        );
+        let severity = rule.labels.get("severity").map(String::as_str);
+        assert!(
+            matches!(severity, Some("critical" | "warning" | "info")),
+            "{name}: severity {severity:?}"
+        );
+        let keys: BTreeSet<&str> = rule.annotations.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["summary", "description", "runbook_url", "dashboard_url"]),
+            "{name}"
+        );
+        let summary = &rule.annotations["summary"];
+        assert!(
+            summary.ends_with('.') && !summary.contains("{{"),
+            "{name}: summary is a static sentence: {summary}"
+        );
+        assert!(
+            rule.annotations["description"].contains("{{"),
+            "{name}: description is templated"
+        );
+        if let Some(f) = &rule.for_ {
+            assert!(duration.is_match(f), "{name}: for: {f}");
+        }
+    }
+}
+
+#[test]
+fn descriptions_name_the_thing_and_templates_use_existing_labels() {
+    const THINGS: [&str; 6] = ["target", "vhost", "upstream", "pool", "log", "host"];
+    for (rule, labels) in alert_rules() {
+        let name = rule.alert.as_deref().unwrap();
+        let available: BTreeSet<String> = labels
+            .iter()
+            .cloned()
+            .chain(rule.labels.keys().cloned())
+            .collect();
+        for (key, text) in &rule.annotations {
+            for l in template_labels(text) {
+                assert!(
+                    available.contains(&l),
+                    "{name}: {key} uses $labels.{l}, but the expression outputs only {labels:?}"
+                );
+            }
+        }
+        let desc = &rule.annotations["description"];
+        let used = template_labels(desc);
+        let things: Vec<&&str> = THINGS.iter().filter(|t| labels.contains(**t)).collect();
+        assert!(
+            things.is_empty() || things.iter().any(|t| used.iter().any(|u| u == **t)),
+            "{name}: the description names none of {things:?}"
+        );
+        // A flag alert (`x == 0`, `x == 1`) has a constant value; the others must say it.
+        let flag = rule.expr.trim_end().ends_with("== 0") || rule.expr.trim_end().ends_with("== 1");
+        let says_value = desc.contains("$value")
+            || ["reason", "cause", "code"]
+                .iter()
+                .any(|l| used.iter().any(|u| u == l));
+        assert!(
+            says_value || flag,
+            "{name}: the description gives no value or reason"
+        );
+    }
+}
+
+#[test]
+fn runbook_urls_resolve_and_every_runbook_has_an_alert() {
+    let names: BTreeSet<String> = alert_rules()
+        .iter()
+        .map(|(r, _)| r.alert.clone().unwrap())
+        .collect();
+    for (rule, _) in alert_rules() {
+        let name = rule.alert.as_deref().unwrap();
+        assert_eq!(
+            rule.annotations["runbook_url"],
+            format!("{RUNBOOK_BASE}{name}.md"),
+            "{name}: runbook_url"
+        );
+        assert!(
+            rule.annotations["dashboard_url"].starts_with(DASHBOARD_BASE),
+            "{name}: dashboard_url"
+        );
+        let path = repo_path(&format!("alerts/runbooks/{name}.md"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{name}: no runbook {}", path.display()));
+        let headings: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+        let title = format!("# {name}");
+        assert_eq!(
+            headings,
+            [
+                title.as_str(),
+                "## Meaning",
+                "## Impact",
+                "## Diagnosis",
+                "## Mitigation"
+            ],
+            "{name}: runbook sections"
+        );
+        for section in text.split("\n## ").skip(1) {
+            assert!(
+                section.lines().skip(1).any(|l| !l.trim().is_empty()),
+                "{name}: empty section {section}"
+            );
+        }
+    }
+    for entry in std::fs::read_dir(repo_path("alerts/runbooks")).unwrap() {
+        let file = entry.unwrap().file_name().into_string().unwrap();
+        let stem = file
+            .strip_suffix(".md")
+            .unwrap_or_else(|| panic!("alerts/runbooks/{file} is not a .md"));
+        assert!(names.contains(stem), "alerts/runbooks/{file} has no alert");
+    }
+}
+
+/// Alert names with at least one non-empty `exp_alerts` in the promtool tests, and the names
+/// each test file expects silent.
+fn promtool_tests() -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
+    let mut firing = BTreeSet::new();
+    let mut silent: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(repo_path("alerts/tests")).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let doc = load_yaml(&path);
+        for test in doc["tests"].as_array().unwrap() {
+            for t in test["alert_rule_test"].as_array().into_iter().flatten() {
+                let name = t["alertname"].as_str().unwrap().to_string();
+                let exp = t["exp_alerts"].as_array().cloned().unwrap_or_default();
+                if exp.is_empty() {
+                    silent.entry(file.clone()).or_default().insert(name);
+                    continue;
+                }
+                for a in &exp {
+                    let ann = &a["exp_annotations"];
+                    assert_eq!(
+                        ann["runbook_url"].as_str(),
+                        Some(format!("{RUNBOOK_BASE}{name}.md").as_str()),
+                        "{file}: {name} test checks no runbook_url"
+                    );
+                    assert!(
+                        ann["description"].is_string() && a["exp_labels"]["severity"].is_string(),
+                        "{file}: {name}"
+                    );
+                }
+                firing.insert(name);
+            }
+        }
+    }
+    (firing, silent)
+}
+
+#[test]
+fn every_alert_has_a_firing_test_and_stays_silent_on_healthy_and_idle_hosts() {
+    let names: BTreeSet<String> = alert_rules()
+        .iter()
+        .map(|(r, _)| r.alert.clone().unwrap())
+        .collect();
+    let (firing, silent) = promtool_tests();
+    let untested: Vec<_> = names.difference(&firing).collect();
+    assert!(
+        untested.is_empty(),
+        "alerts without a firing promtool test: {untested:?}"
+    );
+    for file in ["healthy.test.yml", "idle.test.yml"] {
+        let missing: Vec<_> = names.difference(&silent[file]).collect();
+        assert!(missing.is_empty(), "{file} does not check {missing:?}");
+    }
+    let unknown: Vec<_> = firing.difference(&names).collect();
+    assert!(unknown.is_empty(), "tests name unknown alerts {unknown:?}");
+}
+
+/// `name="v"` / `name=~"re"` of an Alertmanager matcher string.
+fn parse_matcher(m: &str) -> (String, bool, String) {
+    let re = regex::Regex::new(r#"^([a-zA-Z_]+)(=~|=)"(.*)"$"#).unwrap();
+    let c = re
+        .captures(m)
+        .unwrap_or_else(|| panic!("unsupported matcher {m}"));
+    (c[1].to_string(), &c[2] == "=~", c[3].to_string())
+}
+
+/// The alerts whose labels can satisfy every matcher (static labels are known, labels from
+/// the expression may take any value).
+fn matching_alerts<'a>(
+    matchers: &Value,
+    alerts: &'a [(Rule, BTreeSet<String>)],
+) -> Vec<&'a (Rule, BTreeSet<String>)> {
+    let matchers: Vec<(String, bool, String)> = matchers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| parse_matcher(m.as_str().unwrap()))
+        .collect();
+    alerts
+        .iter()
+        .filter(|(rule, out)| {
+            matchers.iter().all(|(label, is_re, value)| {
+                let re = regex::Regex::new(&format!(
+                    "^(?:{})$",
+                    if *is_re {
+                        value.clone()
+                    } else {
+                        regex::escape(value)
+                    }
+                ))
+                .unwrap();
+                match label.as_str() {
+                    "alertname" => re.is_match(rule.alert.as_deref().unwrap()),
+                    l => match rule.labels.get(l) {
+                        Some(v) => re.is_match(v),
+                        None => out.contains(l),
+                    },
+                }
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn inhibit_rules_match_alerts_that_carry_the_equal_labels() {
+    let alerts = alert_rules();
+    let config = load_yaml(&repo_path("alertmanager/alertmanager.yml"));
+    for rule in config["inhibit_rules"].as_array().unwrap() {
+        let sources = matching_alerts(&rule["source_matchers"], &alerts);
+        let targets = matching_alerts(&rule["target_matchers"], &alerts);
+        assert!(
+            !sources.is_empty() && !targets.is_empty(),
+            "inhibit rule matches no alert: {rule}"
+        );
+        for (r, out) in sources.iter().chain(targets.iter()) {
+            for eq in rule["equal"].as_array().unwrap() {
+                let eq = eq.as_str().unwrap();
+                assert!(
+                    out.contains(eq) || r.labels.contains_key(eq),
+                    "inhibit rule {rule}: {} has no label {eq} (an absent label equals every other absent one)",
+                    r.name()
+                );
+            }
+        }
+        // A rule that can inhibit its own source would silence the root cause too.
+        for (s, _) in &sources {
+            assert!(
+                !targets.iter().any(|(t, _)| t.name() == s.name()),
+                "{} inhibits itself: {rule}",
+                s.name()
+            );
+        }
+    }
+}

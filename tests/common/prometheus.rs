@@ -1,0 +1,330 @@
+//! Harness for the alerting tests: the repository's rule files, a real Prometheus and a real
+//! Alertmanager from Debian on free ports with their own storage, and a local webhook that
+//! records the notifications Alertmanager delivers. Test files declare `mod common;` and
+//! `#[path = "common/prometheus.rs"] mod prometheus;`.
+#![allow(dead_code)] // each alerts_* test binary uses a different part
+
+use crate::common::{Daemon, eventually, free_port, get, require, tempdir, wait_for_port};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// The one rule file the repository ships (the Helm chart embeds the same file).
+pub const RULE_FILE: &str = "alerts/gateway-exporter.rules.yml";
+/// The literal prefix of every `runbook_url`; the chart replaces it as a plain string.
+pub const RUNBOOK_BASE: &str =
+    "https://github.com/gateway-exporter/gateway-exporter/blob/main/alerts/runbooks/";
+/// The literal prefix of every `dashboard_url` (Grafana's default address).
+pub const DASHBOARD_BASE: &str = "http://localhost:3000/d/";
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A YAML file as JSON values (JSON is YAML, so a modified copy can be written back as JSON).
+pub fn load_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One rule of a rule file, alert or recording.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// `Some(name)` for an alert.
+    pub alert: Option<String>,
+    /// `Some(name)` for a recording rule.
+    pub record: Option<String>,
+    pub expr: String,
+    pub for_: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Rule {
+    pub fn name(&self) -> &str {
+        self.alert.as_deref().or(self.record.as_deref()).unwrap()
+    }
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().expect("label values are strings").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn rules() -> Vec<Rule> {
+    let doc = load_yaml(&repo_path(RULE_FILE));
+    let mut out = Vec::new();
+    for group in doc["groups"].as_array().expect("groups") {
+        for r in group["rules"].as_array().expect("rules") {
+            out.push(Rule {
+                alert: r["alert"].as_str().map(str::to_string),
+                record: r["record"].as_str().map(str::to_string),
+                expr: r["expr"].as_str().expect("expr").to_string(),
+                for_: r["for"].as_str().map(str::to_string),
+                labels: string_map(&r["labels"]),
+                annotations: string_map(&r["annotations"]),
+            });
+        }
+    }
+    out
+}
+
+pub fn alerts() -> Vec<Rule> {
+    rules().into_iter().filter(|r| r.alert.is_some()).collect()
+}
+
+/// Run a Debian tool; returns (success, stdout + stderr).
+pub fn run(binary: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(require(binary))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// GET `path_and_query` from 127.0.0.1:port and parse the JSON body.
+pub fn get_json(port: u16, path_and_query: &str) -> Value {
+    let reply = get(port, path_and_query);
+    assert_eq!(reply.status, 200, "GET {path_and_query}: {}", reply.body);
+    serde_json::from_str(&reply.body)
+        .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}: {}", reply.body))
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A real Prometheus: 1s scrape and evaluation interval, its own storage directory.
+pub struct Prometheus {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    daemon: Daemon,
+}
+
+impl Prometheus {
+    /// Scrape each `(job, "host:port")` target, evaluate `rule_files`, send alerts to
+    /// Alertmanager on `alertmanager_port` when given.
+    pub fn start(
+        targets: &[(&str, String)],
+        rule_files: &[PathBuf],
+        alertmanager_port: Option<u16>,
+    ) -> Prometheus {
+        let binary = require("prometheus");
+        let dir = tempdir();
+        let port = free_port();
+        let mut jobs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (job, target) in targets {
+            jobs.entry(job).or_default().push(target.clone());
+        }
+        let scrape_configs: Vec<Value> = jobs
+            .iter()
+            .map(
+                |(job, t)| serde_json::json!({"job_name": job, "static_configs": [{"targets": t}]}),
+            )
+            .collect();
+        let mut config = serde_json::json!({
+            "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
+            "rule_files": rule_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "scrape_configs": scrape_configs,
+        });
+        if let Some(am) = alertmanager_port {
+            config["alerting"] = serde_json::json!({"alertmanagers": [{"static_configs": [{"targets": [format!("127.0.0.1:{am}")]}]}]});
+        }
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+        let mut cmd = Command::new(binary);
+        cmd.arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Resend firing alerts every second so a short test sees state changes at once.
+            .arg("--rules.alert.resend-delay=1s");
+        let daemon = Daemon::spawn("prometheus", cmd, dir.path());
+        let mut p = Prometheus { port, dir, daemon };
+        wait_for_port(port, Duration::from_secs(20));
+        eventually(Duration::from_secs(20), "prometheus ready", || {
+            p.daemon.assert_running();
+            (get(port, "/-/ready").status == 200).then_some(())
+        });
+        p
+    }
+
+    /// The `data.result` of an instant query.
+    pub fn query(&self, promql: &str) -> Vec<Value> {
+        let v = get_json(
+            self.port,
+            &format!("/api/v1/query?query={}", urlencode(promql)),
+        );
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Rule evaluation errors and alert states, from `/api/v1/rules`.
+    pub fn rule_groups(&self) -> Vec<Value> {
+        get_json(self.port, "/api/v1/rules")["data"]["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Names of the alerts firing now.
+    pub fn firing(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .query("ALERTS{alertstate=\"firing\"}")
+            .iter()
+            .filter_map(|s| s["metric"]["alertname"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// A real Alertmanager (clustering off) with `config` (YAML or JSON).
+pub struct Alertmanager {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    daemon: Daemon,
+}
+
+impl Alertmanager {
+    pub fn start(config: &str) -> Alertmanager {
+        let binary = require("prometheus-alertmanager");
+        let dir = tempdir();
+        let port = free_port();
+        let config_path = dir.path().join("alertmanager.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut cmd = Command::new(binary);
+        cmd.arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=");
+        let daemon = Daemon::spawn("alertmanager", cmd, dir.path());
+        let mut am = Alertmanager { port, dir, daemon };
+        wait_for_port(port, Duration::from_secs(20));
+        eventually(Duration::from_secs(20), "alertmanager ready", || {
+            am.daemon.assert_running();
+            (get(port, "/-/ready").status == 200).then_some(())
+        });
+        am
+    }
+
+    /// Every alert Alertmanager holds, with `status.state` (active, suppressed) and
+    /// `status.inhibitedBy`.
+    pub fn alerts(&self) -> Vec<Value> {
+        get_json(self.port, "/api/v2/alerts")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A local webhook receiver: every POSTed JSON body is kept, in order of arrival.
+pub struct Webhook {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Value>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Webhook {
+    pub fn start() -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (received2, stop2) = (received.clone(), stop.clone());
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        if let Some(body) = read_post(conn) {
+                            received2.lock().unwrap().push(body);
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Webhook {
+            port,
+            received,
+            stop,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/notify", self.port)
+    }
+
+    /// The notifications received so far (Alertmanager's webhook payloads).
+    pub fn received(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Read one HTTP request with a Content-Length body, answer 200, return the body as JSON.
+fn read_post(mut conn: TcpStream) -> Option<Value> {
+    conn.set_nonblocking(false).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let body_start = loop {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..body_start]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while raw.len() < body_start + length {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    serde_json::from_slice(&raw[body_start..(body_start + length).min(raw.len())]).ok()
+}
