@@ -63,7 +63,11 @@ impl Prometheus {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
             (get(port, "/-/ready").status == 200).then_some(())
         });
-        Prometheus { port, _daemon: daemon, _dir: dir }
+        Prometheus {
+            port,
+            _daemon: daemon,
+            _dir: dir,
+        }
     }
 
     /// GET an API path with query parameters; `Ok(data)` on `"status":"success"`.
