@@ -353,7 +353,6 @@ fn a_healthy_host_fires_nothing() {
 /// probe's 503 alert fires but is inhibited by the maintenance alert (info, never notified),
 /// so nothing pages.
 #[test]
-#[ignore = "needs the probes: and maintenance_files: sources (issues 2 and 4); run with --ignored once they are merged"]
 fn maintenance_silences_the_503_it_serves() {
     let port = free_port();
     let nginx = Nginx::start(

@@ -6,12 +6,12 @@
 mod common;
 #[path = "common/dashboards.rs"]
 mod dashboards;
-#[path = "common/promserver.rs"]
-mod promserver;
+#[path = "common/prometheus.rs"]
+mod prometheus;
 
 use common::{Exporter, FakeUpstream, eventually};
 use dashboards::{load_all, queries, substitute};
-use promserver::Prometheus;
+use prometheus::Prometheus;
 use std::time::Duration;
 
 fn now() -> i64 {
@@ -44,7 +44,7 @@ fn probes_dashboard_shows_a_cdn_502_scraped_from_the_exporter() {
         "five scrapes of a failing probe",
         || {
             let r = prom
-                .query(
+                .query_at(
                     r#"count_over_time(gateway_probe_failures_total{path="public"}[1m]) >= 5"#,
                     now(),
                 )
@@ -62,7 +62,7 @@ fn probes_dashboard_shows_a_cdn_502_scraped_from_the_exporter() {
     for q in queries(&d) {
         let expr = substitute(&q.expr);
         let result = if q.instant {
-            prom.query(&expr, end)
+            prom.query_at(&expr, end)
         } else {
             prom.query_range(&expr, end - 60, end, 5)
         };
@@ -84,7 +84,9 @@ fn probes_dashboard_shows_a_cdn_502_scraped_from_the_exporter() {
     );
     assert!(with_data >= 8, "only {with_data} probe queries checked");
     // The failing-now table names the failing path with a reason, not the healthy origin.
-    let failing = prom.query("gateway_probe_failure_info == 1", end).unwrap();
+    let failing = prom
+        .query_at("gateway_probe_failure_info == 1", end)
+        .unwrap();
     assert!(!failing.is_empty());
     for row in &failing {
         assert_eq!(row["metric"]["path"], "public", "{row}");

@@ -6,11 +6,11 @@
 mod common;
 #[path = "common/dashboards.rs"]
 mod dashboards;
-#[path = "common/promserver.rs"]
-mod promserver;
+#[path = "common/prometheus.rs"]
+mod prometheus;
 
 use dashboards::{MetricDoc, documented_metrics, load_all, queries, substitute};
-use promserver::Prometheus;
+use prometheus::Prometheus;
 use std::fmt::Write;
 
 const STEP: i64 = 15;
@@ -213,14 +213,14 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let (om, end) = scenario();
     let prom = Prometheus::with_backfill(&om);
     // The harness can fail: a parse error and an unknown metric are both told apart.
-    assert!(prom.query("sum(", end).is_err());
+    assert!(prom.query_at("sum(", end).is_err());
     assert!(
-        prom.query("gateway_no_such_metric", end)
+        prom.query_at("gateway_no_such_metric", end)
             .unwrap()
             .is_empty()
     );
     assert!(
-        !prom.query("gateway_build_info", end).unwrap().is_empty(),
+        !prom.query_at("gateway_build_info", end).unwrap().is_empty(),
         "the backfill is not visible"
     );
 
@@ -230,7 +230,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         for q in queries(&d) {
             let expr = substitute(&q.expr);
             let result = if q.instant {
-                prom.query(&expr, end)
+                prom.query_at(&expr, end)
             } else {
                 prom.query_range(&expr, end - 3600, end, 60)
             };

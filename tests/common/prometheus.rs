@@ -132,9 +132,7 @@ impl Prometheus {
         rule_files: &[PathBuf],
         alertmanager_port: Option<u16>,
     ) -> Prometheus {
-        let binary = require("prometheus");
         let dir = tempdir();
-        let port = free_port();
         let mut jobs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (job, target) in targets {
             jobs.entry(job).or_default().push(target.clone());
@@ -155,13 +153,47 @@ impl Prometheus {
         }
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
-        let mut cmd = Command::new(binary);
+        Self::serve(dir, &config_path)
+    }
+
+    /// Prometheus scraping one exporter (`host:port`) as job `gateway`, no rules.
+    pub fn scraping(target: &str) -> Prometheus {
+        Self::start(&[("gateway", target.to_string())], &[], None)
+    }
+
+    /// Backfill `openmetrics` (samples with timestamps, ending in `# EOF`) with
+    /// `promtool tsdb create-blocks-from openmetrics`, then serve that TSDB.
+    pub fn with_backfill(openmetrics: &str) -> Prometheus {
+        let dir = tempdir();
+        let input = dir.path().join("data.om");
+        std::fs::write(&input, openmetrics).unwrap();
+        let (ok, out) = run(
+            "promtool",
+            &[
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                &input.display().to_string(),
+                &dir.path().join("data").display().to_string(),
+            ],
+        );
+        assert!(ok, "backfill failed: {out}");
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, "global:\n  scrape_interval: 15s\n").unwrap();
+        Self::serve(dir, &config_path)
+    }
+
+    fn serve(dir: tempfile::TempDir, config_path: &Path) -> Prometheus {
+        let port = free_port();
+        let mut cmd = Command::new(require("prometheus"));
         cmd.arg(format!("--config.file={}", config_path.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Backfilled blocks are old: keep them servable.
+            .arg("--storage.tsdb.retention.time=30d")
             // Resend firing alerts every second so a short test sees state changes at once.
             .arg("--rules.alert.resend-delay=1s");
         let daemon = Daemon::spawn("prometheus", cmd, dir.path());
@@ -172,6 +204,48 @@ impl Prometheus {
             (get(port, "/-/ready").status == 200).then_some(())
         });
         p
+    }
+
+    /// GET an API path with query parameters; `Ok(data)` on `"status":"success"`,
+    /// `Err(errorType: error)` otherwise (a query that does not parse, say).
+    pub fn api(&self, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect();
+        let reply = get(self.port, &format!("{path}?{}", query.join("&")));
+        let body: Value =
+            serde_json::from_str(&reply.body).map_err(|e| format!("{e}: {}", reply.body))?;
+        if body["status"] == "success" {
+            Ok(body["data"].clone())
+        } else {
+            Err(format!("{}: {}", body["errorType"], body["error"]))
+        }
+    }
+
+    /// The result vector of an instant query at `time` (Unix seconds).
+    pub fn query_at(&self, expr: &str, time: i64) -> Result<Vec<Value>, String> {
+        let data = self.api(
+            "/api/v1/query",
+            &[("query", expr), ("time", &time.to_string())],
+        )?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The result matrix of a range query.
+    pub fn query_range(
+        &self,
+        expr: &str,
+        start: i64,
+        end: i64,
+        step: u32,
+    ) -> Result<Vec<Value>, String> {
+        let (s, e, st) = (start.to_string(), end.to_string(), step.to_string());
+        let data = self.api(
+            "/api/v1/query_range",
+            &[("query", expr), ("start", &s), ("end", &e), ("step", &st)],
+        )?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
     }
 
     /// The `data.result` of an instant query.
