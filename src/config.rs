@@ -43,9 +43,11 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("default.yml");
 impl Config {
     /// Parse `text` (read from `origin`, used in messages) and validate it.
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
-        let config: Config = serde_saphyr::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-        config.validate().with_context(|| format!("{origin}: invalid configuration"))?;
+        let config: Config =
+            serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        config
+            .validate()
+            .with_context(|| format!("{origin}: invalid configuration"))?;
         Ok(config)
     }
 
@@ -73,10 +75,14 @@ impl Config {
             if !names.insert(probe.name.as_str()) {
                 bail!("probe name {:?} is used twice", probe.name);
             }
-            probe.validate().with_context(|| format!("probe {:?}", probe.name))?;
+            probe
+                .validate()
+                .with_context(|| format!("probe {:?}", probe.name))?;
         }
         for (name, module) in &self.modules {
-            module.validate().with_context(|| format!("module {name:?}"))?;
+            module
+                .validate()
+                .with_context(|| format!("module {name:?}"))?;
         }
         crate::logs::validate(self)?;
         crate::workers::validate(self)?;
@@ -95,12 +101,18 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_location() {
-        let err = Config::parse("probes:\n  - name: a\n    url: http://x/\n    bogus: 1\n", "cfg.yml")
-            .unwrap_err();
+        let err = Config::parse(
+            "probes:\n  - name: a\n    url: http://x/\n    bogus: 1\n",
+            "cfg.yml",
+        )
+        .unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("cfg.yml"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");
-        assert!(msg.contains("line 4") || msg.contains("4:"), "no line in: {msg}");
+        assert!(
+            msg.contains("line 4") || msg.contains("4:"),
+            "no line in: {msg}"
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ fn main() {
         eprintln!("invalid --log.level {:?}; using info", args.log_level);
         tracing_subscriber::EnvFilter::new("info")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     if let Err(e) = run(args) {
         eprintln!("gateway-exporter: {e:#}");
         std::process::exit(1);
@@ -53,8 +56,13 @@ fn load_config(args: &Args) -> Result<Config> {
 fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
     if args.config_check {
-        println!("config OK: {} probes, {} logs, {} worker pools, {} upstreams",
-            config.probes.len(), config.logs.len(), config.workers.len(), config.upstreams.len());
+        println!(
+            "config OK: {} probes, {} logs, {} worker pools, {} upstreams",
+            config.probes.len(),
+            config.logs.len(),
+            config.workers.len(),
+            config.upstreams.len()
+        );
         return Ok(());
     }
     let metrics = Arc::new(Metrics::new());
@@ -63,7 +71,9 @@ fn run(args: Args) -> Result<()> {
         print!("{}", metrics.encode(Format::Text004));
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(serve(args, config, metrics))
 }
 
@@ -76,19 +86,27 @@ async fn serve(args: Args, config: Config, metrics: Arc<Metrics>) -> Result<()> 
     tokio::spawn(reload_on_sighup(runtime.clone()));
     tracing::info!(address = %listener.local_addr()?, "listening");
     let app = gateway_exporter::server::router(runtime, &args.telemetry_path);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 
 /// `:port` means every address, as in the Go exporters.
 fn listen_addr(text: &str) -> Result<String> {
-    let addr = if text.starts_with(':') { format!("[::]{text}") } else { text.to_string() };
+    let addr = if text.starts_with(':') {
+        format!("[::]{text}")
+    } else {
+        text.to_string()
+    };
     Ok(addr)
 }
 
 async fn reload_on_sighup(runtime: Arc<Runtime>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
     while hup.recv().await.is_some() {
         let rt = runtime.clone();
         match tokio::task::spawn_blocking(move || rt.reload()).await {

@@ -27,7 +27,13 @@ impl Metrics {
         let probes = crate::probe::ProbeMetrics::register(&mut registry);
         let logs = crate::logs::LogMetrics::register(&mut registry);
         let workers = crate::workers::WorkerMetrics::register(&mut registry);
-        Metrics { registry, exporter, probes, logs, workers }
+        Metrics {
+            registry,
+            exporter,
+            probes,
+            logs,
+            workers,
+        }
     }
 
     pub fn encode(&self, format: Format) -> String {
@@ -78,8 +84,12 @@ impl ExporterMetrics {
         m.build_info
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION").into(),
-                revision: option_env!("GATEWAY_EXPORTER_REVISION").unwrap_or("unknown").into(),
-                rustversion: option_env!("GATEWAY_EXPORTER_RUSTC").unwrap_or("unknown").into(),
+                revision: option_env!("GATEWAY_EXPORTER_REVISION")
+                    .unwrap_or("unknown")
+                    .into(),
+                rustversion: option_env!("GATEWAY_EXPORTER_RUSTC")
+                    .unwrap_or("unknown")
+                    .into(),
             })
             .set(1);
         registry.register(

@@ -54,7 +54,11 @@ impl Runtime {
     }
 
     pub fn collectors(&self) -> Arc<Vec<Arc<dyn ScrapeCollector>>> {
-        self.running.lock().expect("runtime lock").collectors.clone()
+        self.running
+            .lock()
+            .expect("runtime lock")
+            .collectors
+            .clone()
     }
 
     /// Re-read the config file; on success swap every source, on failure keep the old ones.
@@ -94,7 +98,10 @@ impl Runtime {
 fn mark_reload(metrics: &Metrics, ok: bool) {
     metrics.exporter.reload_successful.set(i64::from(ok));
     if ok {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         metrics.exporter.reload_success_timestamp.set(now);
     }
 }

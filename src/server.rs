@@ -18,7 +18,10 @@ struct AppState {
 }
 
 pub fn router(runtime: Arc<Runtime>, telemetry_path: &str) -> Router {
-    let state = AppState { runtime, telemetry_path: telemetry_path.to_string() };
+    let state = AppState {
+        runtime,
+        telemetry_path: telemetry_path.to_string(),
+    };
     Router::new()
         .route("/", get(landing))
         .route(telemetry_path, get(metrics))
@@ -39,9 +42,17 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         (c.name().to_string(), started.elapsed(), result)
     });
     for (name, took, result) in futures::future::join_all(runs).await {
-        let labels = crate::metrics::CollectorLabels { collector: name.clone() };
-        exporter.collector_duration.get_or_create(&labels).set(took.as_secs_f64());
-        exporter.collector_success.get_or_create(&labels).set(i64::from(result.is_ok()));
+        let labels = crate::metrics::CollectorLabels {
+            collector: name.clone(),
+        };
+        exporter
+            .collector_duration
+            .get_or_create(&labels)
+            .set(took.as_secs_f64());
+        exporter
+            .collector_success
+            .get_or_create(&labels)
+            .set(i64::from(result.is_ok()));
         if let Err(e) = result {
             tracing::warn!(collector = %name, "collector failed: {e:#}");
         }
@@ -74,14 +85,25 @@ async fn reload(State(state): State<AppState>) -> Response {
         Ok(Ok(())) => (StatusCode::OK, "Reloaded.\n").into_response(),
         Ok(Err(e)) => {
             tracing::error!("reload refused: {e:#}");
-            (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e:#}\n")).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {e:#}\n"),
+            )
+                .into_response()
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("reload task failed: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload task failed: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
 fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
@@ -92,20 +114,37 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
             "<tr><td>probe</td><td>{}</td><td>{}{}</td></tr>\n",
             escape_html(&p.name),
             escape_html(&p.url),
-            p.origin.as_deref().map(|o| format!(" (origin {})", escape_html(o))).unwrap_or_default()
+            p.origin
+                .as_deref()
+                .map(|o| format!(" (origin {})", escape_html(o)))
+                .unwrap_or_default()
         ));
     }
     for l in &config.logs {
-        rows.push_str(&format!("<tr><td>log</td><td>{}</td><td>{}</td></tr>\n", escape_html(&format!("{:?}", l.format)), escape_html(&l.path)));
+        rows.push_str(&format!(
+            "<tr><td>log</td><td>{}</td><td>{}</td></tr>\n",
+            escape_html(&format!("{:?}", l.format)),
+            escape_html(&l.path)
+        ));
     }
     for w in &config.workers {
-        rows.push_str(&format!("<tr><td>workers</td><td>{}</td><td>{}</td></tr>\n", escape_html(&format!("{:?}", w.kind)), escape_html(&w.address)));
+        rows.push_str(&format!(
+            "<tr><td>workers</td><td>{}</td><td>{}</td></tr>\n",
+            escape_html(&format!("{:?}", w.kind)),
+            escape_html(&w.address)
+        ));
     }
     for u in &config.upstreams {
-        rows.push_str(&format!("<tr><td>upstream</td><td></td><td>{}</td></tr>\n", escape_html(&u.address)));
+        rows.push_str(&format!(
+            "<tr><td>upstream</td><td></td><td>{}</td></tr>\n",
+            escape_html(&u.address)
+        ));
     }
     for m in &config.maintenance_files {
-        rows.push_str(&format!("<tr><td>maintenance flag</td><td></td><td>{}</td></tr>\n", escape_html(&m.display().to_string())));
+        rows.push_str(&format!(
+            "<tr><td>maintenance flag</td><td></td><td>{}</td></tr>\n",
+            escape_html(&m.display().to_string())
+        ));
     }
     let modules: Vec<String> = config.modules.keys().map(|m| escape_html(m)).collect();
     let metrics_path = escape_html(&state.telemetry_path);

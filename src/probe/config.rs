@@ -113,7 +113,11 @@ impl HttpSettings {
                 bail!("valid_status_codes: {code} is not an HTTP status code");
             }
         }
-        for re in self.fail_if_body_matches_regexp.iter().chain(&self.fail_if_body_not_matches_regexp) {
+        for re in self
+            .fail_if_body_matches_regexp
+            .iter()
+            .chain(&self.fail_if_body_not_matches_regexp)
+        {
             regex::Regex::new(re).map_err(|e| anyhow::anyhow!("invalid regexp {re:?}: {e}"))?;
         }
         for (name, value) in &self.headers {
@@ -149,9 +153,15 @@ pub struct ProbeConfig {
     /// The `target` label.
     pub name: String,
     pub url: String,
-    #[serde(default = "default_interval", deserialize_with = "crate::duration::deserialize")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "crate::duration::deserialize"
+    )]
     pub interval: Duration,
-    #[serde(default = "default_timeout", deserialize_with = "crate::duration::deserialize")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::duration::deserialize"
+    )]
     pub timeout: Duration,
     /// `host:port` to connect to instead of the URL's host, keeping its Host and SNI:
     /// both paths are probed, so a CDN failure and an origin failure tell apart.
@@ -181,7 +191,8 @@ pub struct ProbeConfig {
 
 impl ProbeConfig {
     pub fn validate(&self) -> Result<()> {
-        let url = url::Url::parse(&self.url).map_err(|e| anyhow::anyhow!("url {:?}: {e}", self.url))?;
+        let url =
+            url::Url::parse(&self.url).map_err(|e| anyhow::anyhow!("url {:?}: {e}", self.url))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             bail!("url {:?} must be http:// or https:// with a host", self.url);
         }
@@ -214,7 +225,9 @@ impl ProbeConfig {
 /// Split `host:port` (or `[v6]:port`); `default_port` fills a missing port when nonzero.
 pub fn parse_host_port(text: &str, default_port: u16) -> Result<(String, u16)> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(|| anyhow::anyhow!("bad address {text:?}"))?;
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| anyhow::anyhow!("bad address {text:?}"))?;
         (host.to_string(), after.strip_prefix(':'))
     } else {
         match text.rsplit_once(':') {
@@ -223,7 +236,9 @@ pub fn parse_host_port(text: &str, default_port: u16) -> Result<(String, u16)> {
         }
     };
     let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| anyhow::anyhow!("bad port in {text:?}"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| anyhow::anyhow!("bad port in {text:?}"))?,
         None if default_port != 0 => default_port,
         None => bail!("address {text:?} needs a port"),
     };
@@ -238,7 +253,10 @@ pub fn parse_host_port(text: &str, default_port: u16) -> Result<(String, u16)> {
 #[serde(deny_unknown_fields)]
 pub struct ProbeModule {
     pub prober: String,
-    #[serde(default = "default_timeout", deserialize_with = "crate::duration::deserialize")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::duration::deserialize"
+    )]
     pub timeout: Duration,
     #[serde(default)]
     pub http: HttpSettings,
@@ -267,7 +285,9 @@ impl ProbeEndpointConfig {
     /// Whether `host` (as in the URL, IPv6 in brackets) matches the allow-list.
     pub fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        self.allowed_targets.iter().any(|p| wildcard_match(&p.to_ascii_lowercase(), &host))
+        self.allowed_targets
+            .iter()
+            .any(|p| wildcard_match(&p.to_ascii_lowercase(), &host))
     }
 }
 
@@ -335,16 +355,27 @@ mod tests {
         ] {
             assert_eq!(cfg.allows(host), ok, "{host}");
         }
-        let open = ProbeEndpointConfig { allowed_targets: vec!["*".into()] };
+        let open = ProbeEndpointConfig {
+            allowed_targets: vec!["*".into()],
+        };
         assert!(open.allows("anything.at.all"));
         assert!(!ProbeEndpointConfig::default().allows("localhost"));
     }
 
     #[test]
     fn host_port_parsing() {
-        assert_eq!(parse_host_port("10.0.0.1:8080", 0).unwrap(), ("10.0.0.1".into(), 8080));
-        assert_eq!(parse_host_port("[::1]:443", 0).unwrap(), ("::1".into(), 443));
-        assert_eq!(parse_host_port("origin.test", 80).unwrap(), ("origin.test".into(), 80));
+        assert_eq!(
+            parse_host_port("10.0.0.1:8080", 0).unwrap(),
+            ("10.0.0.1".into(), 8080)
+        );
+        assert_eq!(
+            parse_host_port("[::1]:443", 0).unwrap(),
+            ("::1".into(), 443)
+        );
+        assert_eq!(
+            parse_host_port("origin.test", 80).unwrap(),
+            ("origin.test".into(), 80)
+        );
         assert!(parse_host_port("origin.test", 0).is_err());
         assert!(parse_host_port("x:notaport", 0).is_err());
         assert!(parse_host_port(":80", 0).is_err());
