@@ -7,6 +7,7 @@ use memchr::memmem::Finder;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+static DATE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" ["));
 static BACKLOG: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"Connect() failed for backend "));
 
@@ -32,7 +33,7 @@ fn request(line: &[u8]) -> Option<Request<'_>> {
     // and a syslog prefix (`Nov 22 00:30:03 host haproxy[1]: `) before that.
     let mut from = 0;
     let date = loop {
-        let at = from + memchr::memmem::find(&line[from..], b" [")?;
+        let at = from + DATE.find(&line[from..])?;
         let d = &line[at + 2..];
         if d.len() > 12 && d[0].is_ascii_digit() && d[2] == b'/' && d[6] == b'/' {
             break at + 2;

@@ -10,6 +10,8 @@ static SERVER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", serv
 static UPSTREAM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", upstream: \""));
 static WHILE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" while "));
 static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", client: "));
+static SCHEME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"://"));
+static FAILED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" failed ("));
 
 /// What one message means.
 #[derive(Debug, PartialEq, Eq)]
@@ -129,7 +131,7 @@ fn prefixed(msg: &[u8]) -> Option<Cause> {
                 r
             } else {
                 let r = msg.strip_prefix(b"connect() to unix:")?;
-                &r[memchr::memmem::find(r, b" failed (")? + 9..]
+                &r[FAILED.find(r)? + 9..]
             };
             on_upstream(msg).then(|| Cause::from_connect_errno(errno(r)))
         }
@@ -169,7 +171,7 @@ fn prefixed(msg: &[u8]) -> Option<Cause> {
             on_upstream(msg).then_some(Cause::SslHandshake)
         }
         b'r' | b's' | b'w' | b'S' if io_call(msg) => {
-            let r = &msg[memchr::memmem::find(msg, b"() failed (")? + 11..];
+            let r = &msg[FAILED.find(msg)? + 9..];
             match errno(r) {
                 104 | 32 if on_upstream(msg) => Some(Cause::Reset),
                 110 if on_upstream(msg) => Some(Cause::Timeout),
@@ -231,7 +233,7 @@ fn context(msg: &[u8], cause: Cause) -> (&[u8], &[u8]) {
 /// `http://10.0.0.5:8080/x` -> `10.0.0.5:8080`, `fastcgi://unix:/run/x.sock:` ->
 /// `unix:/run/x.sock` (nginx adds the colon on connect errors only), `http://pool/x` -> `pool`.
 pub fn normalise_upstream(v: &[u8]) -> &[u8] {
-    let v = match memchr::memmem::find(v, b"://") {
+    let v = match SCHEME.find(v) {
         Some(i) => &v[i + 3..],
         None => v,
     };

@@ -80,7 +80,7 @@ impl Tail {
             files: Vec::new(),
             names: HashMap::new(),
             reported: HashSet::new(),
-            buf: vec![0; 1 << 20],
+            buf: vec![0; 256 << 10],
         }
     }
 
