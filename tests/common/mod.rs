@@ -19,12 +19,18 @@ pub fn require(binary: &str) -> PathBuf {
             return p;
         }
     }
-    panic!("{binary} is not installed: run ./scripts/test.sh (it installs the Debian packages the tests need)");
+    panic!(
+        "{binary} is not installed: run ./scripts/test.sh (it installs the Debian packages the tests need)"
+    );
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn tempdir() -> tempfile::TempDir {
@@ -70,9 +76,18 @@ impl Daemon {
         use std::os::unix::process::CommandExt;
         let stderr_path = dir.join(format!("{name}.stderr"));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Daemon { child, name: name.to_string(), stderr_path }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Daemon {
+            child,
+            name: name.to_string(),
+            stderr_path,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -146,15 +161,29 @@ impl Nginx {
         let conf_path = d.join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
         let mut cmd = Command::new(nginx);
-        cmd.arg("-p").arg(d).arg("-c").arg(&conf_path).arg("-e").arg(&error_log);
+        cmd.arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(&error_log);
         let mut daemon = Daemon::spawn("nginx", cmd, d);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", ready_port)).is_err() {
             daemon.assert_running();
-            assert!(Instant::now() < deadline, "nginx did not listen on {ready_port}: {}", daemon.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {ready_port}: {}",
+                daemon.stderr()
+            );
             thread::sleep(Duration::from_millis(20));
         }
-        Nginx { dir, error_log, access_log, daemon }
+        Nginx {
+            dir,
+            error_log,
+            access_log,
+            daemon,
+        }
     }
 
     pub fn error_log_text(&self) -> String {
@@ -171,7 +200,10 @@ pub struct HttpReply {
 
 impl HttpReply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -179,7 +211,8 @@ impl HttpReply {
 pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> HttpReply {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -199,7 +232,11 @@ pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> Ht
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    HttpReply { status, headers, body: body.to_string() }
+    HttpReply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
 }
 
 pub fn get(port: u16, path: &str) -> HttpReply {
@@ -253,7 +290,10 @@ impl FakeUpstream {
 
     /// An HTTP response with `status`, extra header lines and `body`.
     pub fn respond(status: &str, headers: &[&str], body: &str) -> FakeUpstream {
-        let mut raw = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+        let mut raw = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
         for h in headers {
             raw.push_str(h);
             raw.push_str("\r\n");
@@ -327,7 +367,10 @@ fn serve_fake(mut conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>) 
 /// Close with SO_LINGER 0 so the peer sees a reset, not a FIN.
 fn socket_linger_zero(conn: &TcpStream) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     let rc = unsafe {
         libc::setsockopt(
             conn.as_raw_fd(),
@@ -373,10 +416,19 @@ impl Exporter {
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             daemon.assert_running();
-            assert!(Instant::now() < deadline, "exporter did not start: {}", daemon.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "exporter did not start: {}",
+                daemon.stderr()
+            );
             thread::sleep(Duration::from_millis(20));
         }
-        Exporter { port, dir, config_path, daemon }
+        Exporter {
+            port,
+            dir,
+            config_path,
+            daemon,
+        }
     }
 
     pub fn metrics(&self) -> String {
@@ -391,18 +443,22 @@ impl Exporter {
 
 /// Find one sample in exposition text: `name` exactly, each of `labels` present.
 pub fn sample_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, label_text) = match series.split_once('{') {
-            Some((m, rest)) => (m, rest.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if metric != name {
-            return None;
-        }
-        let all = labels.iter().all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
-        if all { value.parse().ok() } else { None }
-    })
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+            if all { value.parse().ok() } else { None }
+        })
 }
 
 /// Run `promtool check metrics` on `text`; returns its output on failure.
@@ -415,11 +471,20 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
