@@ -61,7 +61,6 @@ impl Apache {
         let modules = [
             "mpm_event",
             "authz_core",
-            "unixd",
             "proxy",
             "proxy_http",
             "proxy_fcgi",
