@@ -18,10 +18,18 @@ fn apache_failures_count_requests_not_lines() {
     let port = free_port();
     let sockets = tempdir();
     let s = sockets.path().display().to_string();
-    std::fs::set_permissions(sockets.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let _denied = std::os::unix::net::UnixListener::bind(sockets.path().join("denied.sock")).unwrap();
-    std::fs::set_permissions(sockets.path().join("denied.sock"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(
+        sockets.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let _denied =
+        std::os::unix::net::UnixListener::bind(sockets.path().join("denied.sock")).unwrap();
+    std::fs::set_permissions(
+        sockets.path().join("denied.sock"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let body = format!(
         r#"
 ProxyPass /refused http://127.0.0.1:{dead}/ retry=0
@@ -41,13 +49,24 @@ ProxyPass /dead balancer://dead/
         big = big.port,
     );
     let apache = Apache::start(port, &body);
-    let statuses: Vec<u16> =
-        ["/refused", "/slow", "/reset", "/big", "/missing", "/denied", "/dead", "/dead"].iter().map(|p| get(port, p).status).collect();
-    let log = eventually(std::time::Duration::from_secs(5), "error lines written", || {
-        let log = std::fs::read_to_string(&apache.error_log).unwrap_or_default();
-        (log.matches("AH01170").count() >= 1).then_some(log)
-    });
-    let text = one_shot(&format!("logs:\n  - {{path: {}, format: apache_error, name: a}}\n", apache.error_log.display()));
+    let statuses: Vec<u16> = [
+        "/refused", "/slow", "/reset", "/big", "/missing", "/denied", "/dead", "/dead",
+    ]
+    .iter()
+    .map(|p| get(port, p).status)
+    .collect();
+    let log = eventually(
+        std::time::Duration::from_secs(5),
+        "error lines written",
+        || {
+            let log = std::fs::read_to_string(&apache.error_log).unwrap_or_default();
+            (log.matches("AH01170").count() >= 1).then_some(log)
+        },
+    );
+    let text = one_shot(&format!(
+        "logs:\n  - {{path: {}, format: apache_error, name: a}}\n",
+        apache.error_log.display()
+    ));
     let expected: &[(&str, &str, f64)] = &[
         ("connect_refused", &format!("127.0.0.1:{dead}"), 1.0),
         ("connect_refused", &format!("127.0.0.1:{dead1}"), 1.0),
@@ -60,12 +79,32 @@ ProxyPass /dead balancer://dead/
     ];
     let ctx = format!("statuses {statuses:?}\n{log}\n{text}");
     for (cause, upstream, n) in expected {
-        let got = sum(&text, "gateway_upstream_errors_total", &[("cause", cause), ("upstream", upstream)]);
+        let got = sum(
+            &text,
+            "gateway_upstream_errors_total",
+            &[("cause", cause), ("upstream", upstream)],
+        );
         assert_eq!(got, *n, "{cause} {upstream}\n{ctx}");
     }
     let total: f64 = expected.iter().map(|e| e.2).sum();
-    assert_eq!(sum(&text, "gateway_upstream_errors_total", &[("log", "a")]), total, "{ctx}");
-    assert_eq!(total as usize, statuses.iter().filter(|s| **s >= 500).count(), "{ctx}");
-    assert_eq!(sum(&text, "gateway_log_lines_unrecognised_total", &[("log", "a")]), 0.0, "{ctx}");
+    assert_eq!(
+        sum(&text, "gateway_upstream_errors_total", &[("log", "a")]),
+        total,
+        "{ctx}"
+    );
+    assert_eq!(
+        total as usize,
+        statuses.iter().filter(|s| **s >= 500).count(),
+        "{ctx}"
+    );
+    assert_eq!(
+        sum(
+            &text,
+            "gateway_log_lines_unrecognised_total",
+            &[("log", "a")]
+        ),
+        0.0,
+        "{ctx}"
+    );
     promtool_check_metrics(&text).unwrap();
 }

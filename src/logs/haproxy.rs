@@ -119,6 +119,14 @@ impl Haproxy {
     }
 
     fn state_line<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
+        // HAProxy's console copies (`[WARNING]  (123) : Server ...`) repeat what its log
+        // target says; when both land in one file, count the log target's line only.
+        if [&b"[WARNING]"[..], b"[ALERT]", b"[NOTICE]"]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            return Verdict::Known;
+        }
         if let Some(at) = memchr::memmem::find(line, b"Server ") {
             let r = &line[at + 7..];
             let end = memchr::memchr(b' ', r).unwrap_or(r.len());
@@ -230,7 +238,8 @@ mod tests {
                 req("be_sock/s1", 503, "SC--")
             ),
             "Nov 22 00:30:03 localhost haproxy[11235]: Server be_x/s1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 0 active and 0 backup servers left.",
-            "[WARNING]  (11235) : Server be_x/s1 is UP, reason: Layer4 check passed",
+            "[WARNING]  (11235) : Server be_x/s1 is DOWN, reason: the console copy counts nothing",
+            "<129>Nov 22 00:56:00 localhost haproxy[11235]: Server be_x/s1 is UP, reason: Layer4 check passed",
             "Nov 22 00:30:03 localhost haproxy[11235]: backend be_x has no server available!",
         ]);
         let causes: Vec<&str> = r.errors.iter().map(|e| e.0.as_str()).collect();
