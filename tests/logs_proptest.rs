@@ -4,7 +4,9 @@
 use gateway_exporter::logs::apache_error::ApacheError;
 use gateway_exporter::logs::cause::{Cause, Event};
 use gateway_exporter::logs::haproxy::Haproxy;
-use gateway_exporter::logs::nginx_access::{AccessFormat, COMBINED, JsonFormat, JsonKeys, scan_object};
+use gateway_exporter::logs::nginx_access::{
+    AccessFormat, COMBINED, JsonFormat, JsonKeys, scan_object,
+};
 use gateway_exporter::logs::sink::{Access, Sink};
 use gateway_exporter::logs::tail::{Lines, split_lines};
 use gateway_exporter::logs::{nginx_error, phpfpm};
@@ -51,15 +53,19 @@ fn mangled() -> impl Strategy<Value = Vec<u8>> {
         b"{\"status\":009,\"host\":\"a\",\"upstream_addr\":\"1, 2 : 3\",\"upstream_status\":\"502, 502 : 200\",\"x\":{\"y\":[\"}\"]}}",
         b"[22-Nov-2026 00:00:00] WARNING: [pool www] server reached pm.max_children setting (5)",
     ];
-    (prop::sample::select(seeds), any::<usize>(), prop::collection::vec(any::<u8>(), 0..40), any::<usize>()).prop_map(
-        |(seed, at, junk, cut)| {
+    (
+        prop::sample::select(seeds),
+        any::<usize>(),
+        prop::collection::vec(any::<u8>(), 0..40),
+        any::<usize>(),
+    )
+        .prop_map(|(seed, at, junk, cut)| {
             let mut v = seed.to_vec();
             let at = at % (v.len() + 1);
             v.splice(at..at, junk);
             v.truncate(cut % (v.len() + 1).max(1) + v.len() / 2);
             v
-        },
-    )
+        })
 }
 
 fn all_parsers(line: &[u8]) {
@@ -68,8 +74,14 @@ fn all_parsers(line: &[u8]) {
     phpfpm::parse(line, &mut sink);
     ApacheError::default().parse(line, &mut sink);
     Haproxy::default().parse(line, &mut sink);
-    AccessFormat::compile(COMBINED).unwrap().parse(line, &mut sink);
-    AccessFormat::compile("$host \"$upstream_addr\" $status [$upstream_status] $upstream_response_time").unwrap().parse(line, &mut sink);
+    AccessFormat::compile(COMBINED)
+        .unwrap()
+        .parse(line, &mut sink);
+    AccessFormat::compile(
+        "$host \"$upstream_addr\" $status [$upstream_status] $upstream_response_time",
+    )
+    .unwrap()
+    .parse(line, &mut sink);
     JsonFormat::new(&JsonKeys::default()).parse(line, &mut sink);
     scan_object(line, |_, _| {});
 }
