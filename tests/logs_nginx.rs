@@ -45,12 +45,14 @@ fn nginx_failures_are_counted_once_by_cause() {
     let http = format!(
         r#"
   log_format up '$remote_addr [$time_local] "$request" $status $host ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time"';
+  log_format js escape=json '{{"host":"$host","status":$status,"upstream_addr":"$upstream_addr","upstream_status":"$upstream_status","upstream_response_time":"$upstream_response_time"}}';
   limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
   upstream two_dead {{ server 127.0.0.1:{dead1}; server 127.0.0.1:{dead2}; }}
   server {{
     listen 127.0.0.1:{port};
     server_name app.test;
     access_log {{dir}}/up.log up;
+    access_log {{dir}}/js.log js;
     proxy_connect_timeout 1s; proxy_read_timeout 1s; proxy_send_timeout 1s;
     location /refused {{ proxy_pass http://127.0.0.1:{dead}; }}
     location /hang {{ proxy_pass http://127.0.0.1:{hang}; }}
@@ -78,14 +80,16 @@ fn nginx_failures_are_counted_once_by_cause() {
     );
     let nginx = Nginx::start_as("www-data", &http, port);
     let up_log = nginx.dir.path().join("up.log");
+    let js_log = nginx.dir.path().join("js.log");
     let exporter = Exporter::start(&format!(
-        "logs:\n  - {{path: {err}, format: nginx_error, name: err, proxy_read_timeout: 1s}}\n  - path: {up}\n    format: nginx_access\n    name: acc\n    log_format: '$remote_addr [$time_local] \"$request\" $status $host ua=\"$upstream_addr\" us=\"$upstream_status\" urt=\"$upstream_response_time\"'\nlog_settings: {{poll_interval: 50ms}}\n",
+        "logs:\n  - {{path: {err}, format: nginx_error, name: err, proxy_read_timeout: 1s}}\n  - path: {up}\n    format: nginx_access\n    name: acc\n    log_format: '$remote_addr [$time_local] \"$request\" $status $host ua=\"$upstream_addr\" us=\"$upstream_status\" urt=\"$upstream_response_time\"'\n  - {{path: {js}, format: nginx_access_json, name: js}}\nlog_settings: {{poll_interval: 50ms}}\n",
         err = nginx.error_log.display(),
         up = up_log.display(),
+        js = js_log.display(),
     ));
     // Followed from their end: what nginx wrote while starting counts nothing.
     eventually(Duration::from_secs(5), "files followed", || {
-        (sum(&exporter.metrics(), "gateway_log_files_followed", &[]) == 2.0).then_some(())
+        (sum(&exporter.metrics(), "gateway_log_files_followed", &[]) == 3.0).then_some(())
     });
 
     for path in [
@@ -238,7 +242,7 @@ fn nginx_failures_are_counted_once_by_cause() {
         sum(
             &text,
             "gateway_http_responses_total",
-            &[("vhost", "app.test")]
+            &[("log", "acc"), ("vhost", "app.test")]
         ),
         1.0,
         "{acc}"
@@ -247,7 +251,11 @@ fn nginx_failures_are_counted_once_by_cause() {
         let tries = sum(
             &text,
             "gateway_upstream_tries_total",
-            &[("upstream", &format!("127.0.0.1:{d}")), ("status", "502")],
+            &[
+                ("log", "acc"),
+                ("upstream", &format!("127.0.0.1:{d}")),
+                ("status", "502"),
+            ],
         );
         assert_eq!(tries, 1.0, "{acc}");
     }
@@ -267,7 +275,76 @@ fn nginx_failures_are_counted_once_by_cause() {
         ) >= 1.0,
         "{text}"
     );
+    // The same requests as JSON (escape=json, where nginx writes `"status":009`).
+    let js = |labels: &[(&str, &str)]| {
+        sum(
+            &text,
+            "gateway_http_responses_total",
+            &[&[("log", "js")], labels].concat(),
+        )
+    };
+    assert_eq!(
+        js(&[]),
+        17.0,
+        "{}",
+        std::fs::read_to_string(&js_log).unwrap()
+    );
+    assert_eq!(js(&[("status", "009")]), 1.0);
+    assert_eq!(js(&[("status", "504")]), 2.0);
+    assert_eq!(
+        sum(
+            &text,
+            "gateway_upstream_tries_total",
+            &[("log", "js"), ("upstream", "two_dead"), ("status", "502")]
+        ),
+        1.0
+    );
     promtool_check_metrics(&text).unwrap();
+}
+
+#[test]
+fn nginx_lifecycle_lines_become_events() {
+    let port = free_port();
+    let nginx = Nginx::start(&format!("server {{ listen 127.0.0.1:{port}; }}"), port);
+    let pid: i32 = std::fs::read_to_string(nginx.dir.path().join("nginx.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    eventually(Duration::from_secs(5), "old worker gone", || {
+        nginx
+            .error_log_text()
+            .contains("exited with code")
+            .then_some(())
+    });
+    unsafe { libc::kill(pid, libc::SIGQUIT) };
+    eventually(Duration::from_secs(5), "master exit", || {
+        nginx
+            .error_log_text()
+            .lines()
+            .any(|l| l.ends_with(&format!("{pid}#{pid}: exit")))
+            .then_some(())
+    });
+    let text = logservers::one_shot(&format!(
+        "logs:\n  - {{path: {}, format: nginx_error, name: n}}\n",
+        nginx.error_log.display()
+    ));
+    let event = |e: &str| {
+        sum(
+            &text,
+            "gateway_server_events_total",
+            &[("log", "n"), ("event", e)],
+        )
+    };
+    let log = nginx.error_log_text();
+    assert_eq!(event("restart"), 1.0, "{log}");
+    assert_eq!(event("reload"), 1.0, "{log}");
+    assert_eq!(event("shutdown"), 1.0, "{log}");
+    assert_eq!(event("worker_start"), 2.0, "{log}");
+    assert_eq!(event("worker_exit"), 2.0, "{log}");
+    assert_eq!(sum(&text, "gateway_upstream_errors_total", &[]), 0.0);
+    assert_eq!(sum(&text, "gateway_log_lines_unrecognised_total", &[]), 0.0);
 }
 
 fn nginx_reload(nginx: &Nginx) {
