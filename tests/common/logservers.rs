@@ -231,3 +231,48 @@ pub fn one_shot(config_yaml: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// PHP-FPM (`php-fpm8.2 -F -R`) with one pool on a TCP port and its own error_log.
+pub struct PhpFpm {
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+    pub port: u16,
+    daemon: Daemon,
+}
+
+impl PhpFpm {
+    /// `pool` holds extra pool directives (`pm = ...`).
+    pub fn start(pool: &str) -> PhpFpm {
+        let fpm = require("php-fpm8.2");
+        let dir = tempdir();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let port = super::free_port();
+        let log = d.join("fpm.log");
+        let conf = format!(
+            "[global]\npid = {d}/fpm.pid\nerror_log = {log}\nlog_level = notice\n[www]\nuser = www-data\ngroup = www-data\nlisten = 127.0.0.1:{port}\n{pool}\n",
+            d = d.display(),
+            log = log.display()
+        );
+        let conf_path = d.join("fpm.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut cmd = Command::new(fpm);
+        cmd.arg("-F").arg("-R").arg("-y").arg(&conf_path);
+        let mut daemon = Daemon::spawn("php-fpm", cmd, d);
+        wait_listening(&mut daemon, port, "php-fpm");
+        PhpFpm {
+            dir,
+            log,
+            port,
+            daemon,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        self.daemon.signal(sig);
+    }
+}
