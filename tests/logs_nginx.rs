@@ -210,7 +210,7 @@ fn nginx_failures_are_counted_once_by_cause() {
     );
 
     // The access log: statuses, and the zipped tries of the all-dead group.
-    let _ = eventually(Duration::from_secs(5), "access lines", || {
+    eventually(Duration::from_secs(5), "access lines", || {
         (sum(
             &exporter.metrics(),
             "gateway_log_lines_read_total",

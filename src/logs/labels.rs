@@ -324,6 +324,8 @@ pub struct Labeler {
     events: FxMap<u8, Counter>,
     batch: Batch,
     emitted: bool,
+    /// Line-level problems already logged (each kind is logged once per log).
+    warned: Vec<&'static str>,
 }
 
 impl Labeler {
@@ -340,6 +342,7 @@ impl Labeler {
             events: FxMap::default(),
             batch: Batch::default(),
             emitted: false,
+            warned: Vec::new(),
         }
     }
 
@@ -393,6 +396,19 @@ impl Labeler {
             .inc();
     }
 
+    /// A bad line (`line_too_long`, `invalid_utf8`): counted each time, logged the first time.
+    pub fn line_problem(&mut self, reason: &'static str) {
+        self.read_error(reason);
+        if !self.warned.contains(&reason) {
+            self.warned.push(reason);
+            tracing::warn!(
+                log = self.log,
+                reason,
+                "bad line in log (counted in gateway_log_read_errors_total, logged once)"
+            );
+        }
+    }
+
     /// Add the batched counts to the families.
     pub fn flush(&mut self, files_followed: usize) {
         let l = self.label();
@@ -436,7 +452,7 @@ impl Labeler {
             Interned::Id(id) => id,
             Interned::New(id, valid) => {
                 if !valid {
-                    self.read_error("invalid_utf8");
+                    self.line_problem("invalid_utf8");
                 }
                 id
             }

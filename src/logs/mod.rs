@@ -239,7 +239,7 @@ impl tail::Lines for Processor {
     }
     fn too_long(&mut self) {
         self.labeler.begin_line();
-        self.labeler.read_error("line_too_long");
+        self.labeler.line_problem("line_too_long");
         self.labeler.end_line(Verdict::Unrecognised);
     }
     fn bytes(&mut self, n: u64) {
