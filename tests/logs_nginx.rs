@@ -7,7 +7,7 @@ mod common;
 mod logservers;
 
 use common::*;
-use logservers::{BlackholePort, FullUnixSocket, sum};
+use logservers::{BlackholePort, Blurter, FullUnixSocket, sum};
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
@@ -23,6 +23,7 @@ fn nginx_failures_are_counted_once_by_cause() {
     let big = FakeUpstream::respond("200 OK", &[&format!("X-Big: {}", "a".repeat(20000))], "x");
     let ok = FakeUpstream::respond("200 OK", &[], "fine");
     let blackhole = BlackholePort::bind();
+    let plain = Blurter::start(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     let (dead, dead1, dead2) = (free_port(), free_port(), free_port());
     let port = free_port();
 
@@ -68,6 +69,9 @@ fn nginx_failures_are_counted_once_by_cause() {
     location /limited {{ limit_req zone=one; proxy_pass http://127.0.0.1:{ok}; }}
     location /static {{ root {{dir}}/www; }}
     location /ok {{ proxy_pass http://127.0.0.1:{ok}; }}
+    location /tlsplain {{ proxy_pass https://127.0.0.1:{plain}; }}
+    location /tlshang {{ proxy_pass https://127.0.0.1:{hang}; }}
+    location /nodns {{ set $b backend.invalid; proxy_pass http://$b; }}
   }}
 "#,
         hang = hang.port,
@@ -77,6 +81,7 @@ fn nginx_failures_are_counted_once_by_cause() {
         garbage = garbage.port,
         big = big.port,
         ok = ok.port,
+        plain = plain.port,
     );
     let nginx = Nginx::start_as("www-data", &http, port);
     let up_log = nginx.dir.path().join("up.log");
@@ -109,6 +114,9 @@ fn nginx_failures_are_counted_once_by_cause() {
         "/limited",
         "/static/nope.html",
         "/ok",
+        "/tlsplain",
+        "/tlshang",
+        "/nodns",
     ] {
         get(port, path);
     }
@@ -145,18 +153,27 @@ fn nginx_failures_are_counted_once_by_cause() {
         ("backlog_full", &format!("unix:{s}/full.sock"), 1.0),
         ("no_live_upstreams", "two_dead", 1.0),
         ("rate_limited", "-", 1.0),
+        ("ssl_handshake", &format!("127.0.0.1:{}", plain.port), 1.0),
+        // The handshake runs on proxy_connect_timeout: a silent TLS peer is a connect timeout.
+        ("connect_timeout", &format!("127.0.0.1:{}", hang.port), 1.0),
+        ("dns", "backend.invalid", 1.0),
     ];
     let total: f64 = expected.iter().map(|e| e.2).sum();
-    eventually(Duration::from_secs(10), "all failures counted", || {
+    // Bounded wait; on timeout the assertions below show the log and the metrics.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
         let text = exporter.metrics();
         let events = sum(
             &text,
             "gateway_server_events_total",
             &[("log", "err"), ("event", "reload")],
         );
-        (sum(&text, "gateway_upstream_errors_total", &[("log", "err")]) >= total && events >= 1.0)
-            .then_some(())
-    });
+        if sum(&text, "gateway_upstream_errors_total", &[("log", "err")]) >= total && events >= 1.0
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(300)); // nothing more may trickle in
     let text = exporter.metrics();
     let log = nginx.error_log_text();
@@ -215,7 +232,7 @@ fn nginx_failures_are_counted_once_by_cause() {
             &exporter.metrics(),
             "gateway_log_lines_read_total",
             &[("log", "acc")],
-        ) >= 17.0)
+        ) >= 20.0)
             .then_some(())
     });
     let text = exporter.metrics();
@@ -227,13 +244,13 @@ fn nginx_failures_are_counted_once_by_cause() {
             &[("log", "acc"), ("status", s)],
         )
     };
-    assert_eq!(status("504"), 2.0, "{acc}");
+    assert_eq!(status("504"), 3.0, "{acc}");
     assert_eq!(status("503"), 1.0, "{acc}");
     assert_eq!(status("404"), 1.0, "{acc}");
     assert_eq!(status("499"), 1.0, "{acc}");
     assert_eq!(
         sum(&text, "gateway_http_responses_total", &[("log", "acc")]),
-        17.0,
+        20.0,
         "{acc}"
     );
     assert_eq!(status("009"), 1.0, "{acc}"); // the garbage reply passed through as HTTP/0.9
@@ -285,12 +302,12 @@ fn nginx_failures_are_counted_once_by_cause() {
     };
     assert_eq!(
         js(&[]),
-        17.0,
+        20.0,
         "{}",
         std::fs::read_to_string(&js_log).unwrap()
     );
     assert_eq!(js(&[("status", "009")]), 1.0);
-    assert_eq!(js(&[("status", "504")]), 2.0);
+    assert_eq!(js(&[("status", "504")]), 3.0);
     assert_eq!(
         sum(
             &text,

@@ -138,7 +138,12 @@ fn prefixed(msg: &[u8]) -> Option<Cause> {
         b'u' => {
             let r = msg.strip_prefix(b"upstream ")?;
             if r.starts_with(b"timed out (") {
-                Some(if action(msg) == b"connecting to upstream" {
+                // The TLS handshake runs on the connect timer too.
+                let connecting = matches!(
+                    action(msg),
+                    b"connecting to upstream" | b"SSL handshaking to upstream"
+                );
+                Some(if connecting {
                     Cause::ConnectTimeout
                 } else {
                     Cause::Timeout

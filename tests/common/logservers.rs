@@ -276,3 +276,39 @@ impl PhpFpm {
         self.daemon.signal(sig);
     }
 }
+
+/// A TCP server that writes `reply` as soon as it accepts, before reading anything (what a
+/// plain-HTTP server on a port nginx expects TLS from looks like to the handshake).
+pub struct Blurter {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Blurter {
+    pub fn start(reply: &'static [u8]) -> Blurter {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.write_all(reply);
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Blurter { port, stop }
+    }
+}
+
+impl Drop for Blurter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
