@@ -459,6 +459,7 @@ pub fn one_shot(config: &Config, metrics: &Metrics) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn config_keys_and_checks() {
@@ -493,6 +494,60 @@ mod tests {
         assert_eq!(c.logs.len(), 1);
         assert_eq!(c.logs[0].format, LogFormat::NginxError);
         assert!(c.logs[0].path.ends_with("/var/log/nginx/error.log"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restarted_tasks_keep_offsets_and_report_seen_upstreams() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.log");
+        std::fs::write(&path, "old line, not counted\n").unwrap();
+        let yaml = format!(
+            "logs: [{{path: {}, format: nginx_error, name: e}}]\nlog_settings: {{poll_interval: 10ms}}\n",
+            path.display()
+        );
+        let config = Config::parse(&yaml, "t").unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let rt = LogRuntime::new(&config);
+        let line = "2026/11/22 00:00:00 [error] 1#1: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://10.0.0.9:80/\"\n";
+        let read = |m: &Metrics| {
+            crate::metrics::encode_registry(&m.registry, crate::metrics::Format::Text004)
+                .lines()
+                .find(|l| l.starts_with("gateway_log_lines_read_total{log=\"e\"}"))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let wait = |want: u64| {
+            let m = metrics.clone();
+            async move {
+                for _ in 0..500 {
+                    if read(&m) >= want {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                panic!("never read {want} lines");
+            }
+        };
+        for round in 1..=3u64 {
+            let tasks = rt.start(&config, &metrics);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .write_all(line.as_bytes())
+                .unwrap();
+            wait(round).await;
+            for t in tasks {
+                t.abort(); // as a reload does
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(read(&metrics), 3);
+        assert_eq!(
+            rt.seen_upstreams().into_iter().collect::<Vec<_>>(),
+            ["10.0.0.9:80"]
+        );
     }
 
     #[test]
