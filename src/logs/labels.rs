@@ -318,6 +318,9 @@ pub struct Labeler {
     vhosts: Interner,
     upstreams: Interner,
     errors: FxMap<(u8, u32, u32), Counter>,
+    /// The same counters keyed by the raw bytes, for values under the cap.
+    raw_errors: FxMap<Box<[u8]>, Counter>,
+    scratch: Vec<u8>,
     responses: FxMap<(u32, u16), Counter>,
     times: FxMap<u32, Histogram>,
     tries: FxMap<(u32, u32, u16), Counter>,
@@ -336,6 +339,8 @@ impl Labeler {
             vhosts: Interner::new(cap),
             upstreams: Interner::new(cap),
             errors: FxMap::default(),
+            raw_errors: FxMap::default(),
+            scratch: Vec::new(),
             responses: FxMap::default(),
             times: FxMap::default(),
             tries: FxMap::default(),
@@ -477,10 +482,25 @@ fn status_text(status: u16) -> String {
 impl Sink for Labeler {
     fn error(&mut self, cause: Cause, vhost: &[u8], upstream: &[u8]) {
         self.emitted = true;
+        // Fast path: one lookup on the raw (cause, vhost, upstream) bytes.
+        self.scratch.clear();
+        self.scratch.push(cause as u8);
+        self.scratch
+            .extend_from_slice(&(vhost.len() as u32).to_le_bytes());
+        self.scratch.extend_from_slice(vhost);
+        self.scratch.extend_from_slice(upstream);
+        if let Some(c) = self.raw_errors.get(self.scratch.as_slice()) {
+            c.inc();
+            return;
+        }
         let (v, u) = (self.vhost(vhost), self.upstream(upstream));
         let key = (cause as u8, v, u);
         if let Some(c) = self.errors.get(&key) {
             c.inc();
+            if v != OVERFLOWED && u != OVERFLOWED {
+                self.raw_errors
+                    .insert(self.scratch.as_slice().into(), c.clone());
+            }
             return;
         }
         let labels = ErrorLabels {
@@ -491,6 +511,11 @@ impl Sink for Labeler {
         };
         let c = self.m.errors.get_or_create(&labels).clone();
         c.inc();
+        if v != OVERFLOWED && u != OVERFLOWED {
+            // Both values are interned (capped), so this map is bounded too.
+            self.raw_errors
+                .insert(self.scratch.as_slice().into(), c.clone());
+        }
         self.errors.insert(key, c);
     }
 
