@@ -24,7 +24,7 @@ struct Request<'a> {
     backend: &'a [u8],
     server: &'a [u8],
     tr_ms: Option<f64>,
-    status: u16,
+    status: Option<u16>,
     state: &'a [u8],
 }
 
@@ -54,14 +54,21 @@ fn request(line: &[u8]) -> Option<Request<'_>> {
     let _req_cookie = f.next()?;
     let _res_cookie = f.next()?;
     let state = f.next()?;
-    if state.len() < 2 || !timers.contains(&b'/') {
+    // httplog has five timers (TR/Tw/Tc/Tr/Ta); tcplog's three would shift every field.
+    if state.len() < 2 || timers.iter().filter(|&&b| b == b'/').count() != 4 {
         return None;
     }
-    let status: u16 = std::str::from_utf8(status)
-        .ok()?
-        .parse()
-        .ok()
-        .filter(|s| *s < 1000)?;
+    // -1: the client left before any response (no status to count).
+    let status = match status {
+        b"-1" => None,
+        s => Some(
+            std::str::from_utf8(s)
+                .ok()?
+                .parse::<u16>()
+                .ok()
+                .filter(|s| *s < 1000)?,
+        ),
+    };
     // Tq/Tw/Tc/Tr/Ta (httplog): Tr, -1 when no response header came.
     let tr_ms = timers
         .split(|&b| b == b'/')
@@ -101,18 +108,20 @@ impl Haproxy {
     pub fn parse<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
         if let Some(r) = request(line) {
             let nosrv = r.server == b"<NOSRV>";
-            if let Some(mut cause) = cause(r.state, r.status, nosrv) {
+            if let Some(mut cause) = cause(r.state, r.status.unwrap_or(0), nosrv) {
                 if cause == Cause::ConnectRefused && self.backlog.remove(r.backend) {
                     cause = Cause::BacklogFull;
                 }
                 sink.error(cause, r.backend, if nosrv { r.backend } else { r.server });
             }
-            sink.access(&Access {
-                vhost: r.frontend,
-                status: r.status,
-                upstream_time: r.tr_ms.map(|ms| ms / 1000.0),
-                ..Access::default()
-            });
+            if let Some(status) = r.status {
+                sink.access(&Access {
+                    vhost: r.frontend,
+                    status,
+                    upstream_time: r.tr_ms.map(|ms| ms / 1000.0),
+                    ..Access::default()
+                });
+            }
             return Verdict::Known;
         }
         self.state_line(line, sink)
@@ -226,6 +235,14 @@ mod tests {
     }
 
     #[test]
+    fn a_client_gone_before_the_response_has_no_status() {
+        let r = run(&[
+            "127.0.0.1:1 [22/Nov/2026:00:00:08.048] fe be/s1 0/0/0/-1/5 -1 0 - - CD-- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+        ]);
+        assert!(r.errors.is_empty() && r.access.is_empty(), "{r:?}");
+    }
+
+    #[test]
     fn syslog_prefix_backlog_and_state_lines() {
         let r = run(&[
             "Nov 22 00:30:03 localhost haproxy[11235]: Connect() failed for backend be_sock: can't connect to destination unix socket, check backlog size on the server.",
@@ -251,6 +268,8 @@ mod tests {
             "x [1",
             "127.0.0.1:1 [22/Nov/2026:00:00:08.048] fe",
             "a [22/Nov/2026:00:00:08.048] fe b/c 1/2 x 1 - - SC--",
+            // tcplog: three timers, no HTTP status
+            "127.0.0.1:1 [22/Nov/2026:00:00:08.048] fe be/s1 0/0/5 123 -- 1/1/0/0/0 0/0",
         ] {
             assert_eq!(
                 p.parse(l.as_bytes(), &mut Recorder::default()),
