@@ -241,7 +241,6 @@ gateway_probe_failure_info{target=\"docs\",path=\"public\",reason=\"http_status\
 /// port in `upstreams:`: the refused upstream pages once, with its runbook link, and the
 /// refused-connection and 5xx-ratio alerts of the same upstream and vhost do not page.
 #[test]
-#[ignore = "needs the logs: and upstreams: sources (issues 3 and 4); run with --ignored once they are merged"]
 fn a_refused_upstream_pages_once_with_its_runbook() {
     let closed = free_port();
     let port = free_port();
@@ -293,7 +292,6 @@ fn a_refused_upstream_pages_once_with_its_runbook() {
 /// The same setup with a healthy upstream and steady traffic: with every `for:` at 0s,
 /// nothing fires (no division by zero, no alert on nginx's own start-up lines).
 #[test]
-#[ignore = "needs the logs: and upstreams: sources (issues 3 and 4); run with --ignored once they are merged"]
 fn a_healthy_host_fires_nothing() {
     let app = common::FakeUpstream::respond("200 OK", &[], "hello");
     let port = free_port();

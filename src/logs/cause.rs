@@ -1,0 +1,123 @@
+//! The one vocabulary of the `cause` and `event` labels, shared by every log format.
+
+/// Why an upstream try or request failed, as far as the log can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    ConnectRefused,
+    ConnectTimeout,
+    SocketMissing,
+    SocketPermission,
+    BacklogFull,
+    Timeout,
+    Reset,
+    PrematureClose,
+    NoLiveUpstreams,
+    HeaderTooBig,
+    InvalidResponse,
+    SslHandshake,
+    Dns,
+    RateLimited,
+    QueueTimeout,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 15] = [
+        Cause::ConnectRefused,
+        Cause::ConnectTimeout,
+        Cause::SocketMissing,
+        Cause::SocketPermission,
+        Cause::BacklogFull,
+        Cause::Timeout,
+        Cause::Reset,
+        Cause::PrematureClose,
+        Cause::NoLiveUpstreams,
+        Cause::HeaderTooBig,
+        Cause::InvalidResponse,
+        Cause::SslHandshake,
+        Cause::Dns,
+        Cause::RateLimited,
+        Cause::QueueTimeout,
+    ];
+
+    /// The label value (docs/metrics.md, "Logs").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::ConnectRefused => "connect_refused",
+            Cause::ConnectTimeout => "connect_timeout",
+            Cause::SocketMissing => "socket_missing",
+            Cause::SocketPermission => "socket_permission",
+            Cause::BacklogFull => "backlog_full",
+            Cause::Timeout => "timeout",
+            Cause::Reset => "reset",
+            Cause::PrematureClose => "premature_close",
+            Cause::NoLiveUpstreams => "no_live_upstreams",
+            Cause::HeaderTooBig => "header_too_big",
+            Cause::InvalidResponse => "invalid_response",
+            Cause::SslHandshake => "ssl_handshake",
+            Cause::Dns => "dns",
+            Cause::RateLimited => "rate_limited",
+            Cause::QueueTimeout => "queue_timeout",
+        }
+    }
+
+    /// The cause of a failed connect() from its errno, for the formats that print one.
+    pub fn from_connect_errno(errno: u32) -> Cause {
+        match errno {
+            2 => Cause::SocketMissing,
+            13 => Cause::SocketPermission,
+            11 => Cause::BacklogFull,
+            110 | 70007 => Cause::ConnectTimeout,
+            _ => Cause::ConnectRefused,
+        }
+    }
+}
+
+/// A server lifecycle event: "what changed just before" the errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    Reload,
+    Restart,
+    WorkerStart,
+    WorkerExit,
+    Shutdown,
+    ServerDown,
+    ServerUp,
+    BackendDown,
+    PoolRestart,
+    MaxChildrenReached,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Reload => "reload",
+            Event::Restart => "restart",
+            Event::WorkerStart => "worker_start",
+            Event::WorkerExit => "worker_exit",
+            Event::Shutdown => "shutdown",
+            Event::ServerDown => "server_down",
+            Event::ServerUp => "server_up",
+            Event::BackendDown => "backend_down",
+            Event::PoolRestart => "pool_restart",
+            Event::MaxChildrenReached => "max_children_reached",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_distinct_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Cause::ALL {
+            assert!(seen.insert(c.as_str()));
+            assert!(
+                c.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! nginx error.log: one line per failed upstream try, classified on the message's fixed
+//! prefix, errno and `while` action (never on a bare substring: see the traps in the tests).
+
+use super::cause::{Cause, Event};
+use super::sink::{Sink, Verdict};
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
+
+static SERVER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", server: "));
+static UPSTREAM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", upstream: \""));
+static WHILE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" while "));
+static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", client: "));
+static SCHEME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"://"));
+static FAILED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" failed ("));
+
+/// What one message means.
+#[derive(Debug, PartialEq, Eq)]
+enum Meaning {
+    Failure(Cause),
+    Event(Event),
+    Nothing,
+}
+
+pub fn parse<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
+    let Some(msg) = message(line) else {
+        return Verdict::Unrecognised;
+    };
+    match meaning(msg) {
+        Meaning::Failure(cause) => {
+            let (vhost, upstream) = context(msg, cause);
+            sink.error(cause, vhost, upstream);
+        }
+        Meaning::Event(event) => sink.event(event),
+        Meaning::Nothing => {}
+    }
+    Verdict::Known
+}
+
+/// The text after `YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CID ]`, or None if the line
+/// lacks that header.
+fn message(line: &[u8]) -> Option<&[u8]> {
+    if line.len() < 26 || line[4] != b'/' || line[7] != b'/' || line[10] != b' ' || line[13] != b':'
+    {
+        return None;
+    }
+    if line[19] != b' ' || line[20] != b'[' {
+        return None;
+    }
+    let close = 21 + memchr::memchr(b']', &line[21..line.len().min(32)])?;
+    let mut rest = line[close + 1..].strip_prefix(b" ")?;
+    let pid_len = rest.iter().position(|b| !b.is_ascii_digit())?;
+    rest = rest[pid_len..].strip_prefix(b"#")?;
+    let tid_len = rest.iter().position(|b| !b.is_ascii_digit())?;
+    rest = rest[tid_len..].strip_prefix(b": ")?;
+    if let Some(cid) = rest.strip_prefix(b"*") {
+        let n = cid.iter().position(|b| !b.is_ascii_digit())?;
+        rest = cid[n..].strip_prefix(b" ")?;
+    }
+    Some(rest)
+}
+
+/// The `while <action>` of a message, up to its `, client:` context.
+fn action(msg: &[u8]) -> &[u8] {
+    let Some(at) = WHILE.find(msg) else {
+        return b"";
+    };
+    let tail = &msg[at + 7..];
+    match CLIENT.find(tail) {
+        Some(end) => &tail[..end],
+        None => tail,
+    }
+}
+
+fn on_upstream(msg: &[u8]) -> bool {
+    action(msg).ends_with(b"upstream")
+}
+
+fn meaning(msg: &[u8]) -> Meaning {
+    if let Some(event) = event(msg) {
+        return Meaning::Event(event);
+    }
+    failure(msg).map_or(Meaning::Nothing, Meaning::Failure)
+}
+
+/// The master's lifecycle notices.
+fn event(msg: &[u8]) -> Option<Event> {
+    if let Some(r) = msg.strip_prefix(b"signal ") {
+        // SIGHUP reconfigures, TERM/INT/QUIT stop; SIGCHLD, USR1 (reopen) change nothing.
+        if r.starts_with(b"1 (SIGHUP) received") {
+            return Some(Event::Reload);
+        }
+        let stop = [
+            &b"15 (SIGTERM) received"[..],
+            b"2 (SIGINT) received",
+            b"3 (SIGQUIT) received",
+        ];
+        return stop
+            .iter()
+            .any(|s| r.starts_with(s))
+            .then_some(Event::Shutdown);
+    }
+    if let Some(r) = msg.strip_prefix(b"start worker process ") {
+        return r
+            .first()
+            .is_some_and(u8::is_ascii_digit)
+            .then_some(Event::WorkerStart);
+    }
+    if let Some(r) = msg.strip_prefix(b"worker process ") {
+        let n = r.iter().position(|b| !b.is_ascii_digit()).unwrap_or(0);
+        return (n > 0 && r[n..].starts_with(b" exited")).then_some(Event::WorkerExit);
+    }
+    // Printed once when the master starts (not on reload).
+    msg.starts_with(b"nginx/").then_some(Event::Restart)
+}
+
+fn failure(msg: &[u8]) -> Option<Cause> {
+    prefixed(msg).or_else(|| {
+        // `<name> could not be resolved (3: Host not found)`: the name is the first word.
+        let space = memchr::memchr(b' ', msg)?;
+        msg[space..]
+            .starts_with(b" could not be resolved (")
+            .then_some(Cause::Dns)
+    })
+}
+
+/// Dispatch on the first byte so unremarkable lines cost a comparison or two.
+fn prefixed(msg: &[u8]) -> Option<Cause> {
+    match *msg.first()? {
+        b'c' => {
+            let r = if let Some(r) = msg.strip_prefix(b"connect() failed (") {
+                r
+            } else {
+                let r = msg.strip_prefix(b"connect() to unix:")?;
+                &r[FAILED.find(r)? + 9..]
+            };
+            on_upstream(msg).then(|| Cause::from_connect_errno(errno(r)))
+        }
+        b'u' => {
+            let r = msg.strip_prefix(b"upstream ")?;
+            if r.starts_with(b"timed out (") {
+                // The TLS handshake runs on the connect timer too.
+                let connecting = matches!(
+                    action(msg),
+                    b"connecting to upstream" | b"SSL handshaking to upstream"
+                );
+                Some(if connecting {
+                    Cause::ConnectTimeout
+                } else {
+                    Cause::Timeout
+                })
+            } else if r.starts_with(b"prematurely closed ") {
+                Some(Cause::PrematureClose)
+            } else if r.starts_with(b"sent too big header") {
+                Some(Cause::HeaderTooBig)
+            } else if r.starts_with(b"sent ") {
+                Some(Cause::InvalidResponse)
+            } else if r.starts_with(b"SSL certificate ") {
+                on_upstream(msg).then_some(Cause::SslHandshake)
+            } else {
+                None // "upstream server temporarily disabled": a consequence, not a failure
+            }
+        }
+        b'n' => {
+            if msg.starts_with(b"no live upstreams") {
+                Some(Cause::NoLiveUpstreams)
+            } else if msg.starts_with(b"no resolver defined to resolve ") {
+                Some(Cause::Dns)
+            } else {
+                None
+            }
+        }
+        b'S' | b'p'
+            if msg.starts_with(b"SSL_do_handshake() failed")
+                || msg.starts_with(b"peer closed connection in SSL handshake") =>
+        {
+            on_upstream(msg).then_some(Cause::SslHandshake)
+        }
+        b'r' | b's' | b'w' | b'S' if io_call(msg) => {
+            let r = &msg[FAILED.find(msg)? + 9..];
+            match errno(r) {
+                104 | 32 if on_upstream(msg) => Some(Cause::Reset),
+                110 if on_upstream(msg) => Some(Cause::Timeout),
+                _ => None,
+            }
+        }
+        // A dry run rejects nothing, so it is not counted.
+        b'l' => (msg.starts_with(b"limiting requests, excess: ")
+            || msg.starts_with(b"limiting connections by zone "))
+        .then_some(Cause::RateLimited),
+        _ => None,
+    }
+}
+
+/// `recv() failed (`, `writev() failed (`, ...: the I/O calls nginx names in its errors.
+fn io_call(msg: &[u8]) -> bool {
+    const CALLS: [&[u8]; 8] = [
+        b"recv()",
+        b"readv()",
+        b"send()",
+        b"writev()",
+        b"sendfile()",
+        b"SSL_read()",
+        b"SSL_write()",
+        b"sendmsg()",
+    ];
+    CALLS.iter().any(|c| msg.starts_with(c))
+}
+
+/// The number at the start of `111: Connection refused)`.
+fn errno(r: &[u8]) -> u32 {
+    r.iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u32, |n, &b| {
+            n.saturating_mul(10).saturating_add(u32::from(b - b'0'))
+        })
+}
+
+/// vhost (`server:`) and upstream (`upstream:` normalised; the resolver's name for DNS).
+fn context(msg: &[u8], cause: Cause) -> (&[u8], &[u8]) {
+    let vhost = match SERVER.find(msg) {
+        Some(at) => {
+            let v = &msg[at + 10..];
+            &v[..memchr::memchr(b',', v).unwrap_or(v.len())]
+        }
+        None => b"-",
+    };
+    let upstream = match UPSTREAM.find(msg) {
+        Some(at) => {
+            let v = &msg[at + 13..];
+            normalise_upstream(&v[..memchr::memchr(b'"', v).unwrap_or(v.len())])
+        }
+        None if cause == Cause::Dns => dns_name(msg),
+        None => b"-",
+    };
+    (if vhost.is_empty() { b"-" } else { vhost }, upstream)
+}
+
+/// `http://10.0.0.5:8080/x` -> `10.0.0.5:8080`, `fastcgi://unix:/run/x.sock:` ->
+/// `unix:/run/x.sock` (nginx adds the colon on connect errors only), `http://pool/x` -> `pool`.
+pub fn normalise_upstream(v: &[u8]) -> &[u8] {
+    let v = match SCHEME.find(v) {
+        Some(i) => &v[i + 3..],
+        None => v,
+    };
+    if let Some(path) = v.strip_prefix(b"unix:") {
+        let end = memchr::memchr(b':', path).unwrap_or(path.len());
+        return &v[..5 + end];
+    }
+    &v[..memchr::memchr(b'/', v).unwrap_or(v.len())]
+}
+
+fn dns_name(msg: &[u8]) -> &[u8] {
+    if let Some(r) = msg.strip_prefix(b"no resolver defined to resolve ") {
+        return &r[..r
+            .iter()
+            .position(|&b| b == b',' || b == b' ')
+            .unwrap_or(r.len())];
+    }
+    &msg[..memchr::memchr(b' ', msg).unwrap_or(0)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::sink::recorder::Recorder;
+
+    const HEAD: &str = "2026/11/21 23:57:38 [error] 15828#15828: *1 ";
+
+    fn one(line: &str) -> (Verdict, Recorder) {
+        let mut r = Recorder::default();
+        let v = parse(line.as_bytes(), &mut r);
+        (v, r)
+    }
+
+    #[test]
+    fn causes_from_real_lines() {
+        let table: &[(&str, &str, &str, &str)] = &[
+            (
+                "connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: app.example.test, request: \"GET /refused HTTP/1.1\", upstream: \"http://127.0.0.1:9/refused\", host: \"app.example.test\", referrer: \"http://ref.test/\"",
+                "connect_refused",
+                "app.example.test",
+                "127.0.0.1:9",
+            ),
+            (
+                "connect() to unix:/tmp/lab/missing.sock failed (2: No such file or directory) while connecting to upstream, client: 127.0.0.1, server: php.example.test, request: \"GET /missing HTTP/1.1\", upstream: \"fastcgi://unix:/tmp/lab/missing.sock:\", host: \"php.example.test\"",
+                "socket_missing",
+                "php.example.test",
+                "unix:/tmp/lab/missing.sock",
+            ),
+            (
+                "connect() to unix:/run/php/x.sock failed (13: Permission denied) while connecting to upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/x.sock:\", host: \"a\"",
+                "socket_permission",
+                "a",
+                "unix:/run/php/x.sock",
+            ),
+            (
+                "connect() to unix:/run/php/x.sock failed (11: Resource temporarily unavailable) while connecting to upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/x.sock:\"",
+                "backlog_full",
+                "a",
+                "unix:/run/php/x.sock",
+            ),
+            (
+                "upstream timed out (110: Connection timed out) while connecting to upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"http://10.0.0.5:8080/\"",
+                "connect_timeout",
+                "a",
+                "10.0.0.5:8080",
+            ),
+            (
+                "upstream timed out (110: Connection timed out) while reading response header from upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/x.sock\"",
+                "timeout",
+                "a",
+                "unix:/run/php/x.sock",
+            ),
+            (
+                "recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\", upstream: \"http://[::1]:3000/x\"",
+                "reset",
+                "a",
+                "[::1]:3000",
+            ),
+            (
+                "writev() failed (32: Broken pipe) while sending request to upstream, client: 1.2.3.4, server: a, upstream: \"http://10.0.0.5:8080/\"",
+                "reset",
+                "a",
+                "10.0.0.5:8080",
+            ),
+            (
+                "upstream prematurely closed connection while reading response header from upstream, client: 1.2.3.4, server: a, upstream: \"http://10.0.0.5:8080/\"",
+                "premature_close",
+                "a",
+                "10.0.0.5:8080",
+            ),
+            (
+                "upstream prematurely closed FastCGI stdout while reading response header from upstream, client: 1.2.3.4, server: a, upstream: \"fastcgi://unix:/run/a.sock:\"",
+                "premature_close",
+                "a",
+                "unix:/run/a.sock",
+            ),
+            (
+                "no live upstreams while connecting to upstream, client: 127.0.0.1, server: a, request: \"GET /x HTTP/1.1\", upstream: \"http://two_dead/x\", host: \"a\"",
+                "no_live_upstreams",
+                "a",
+                "two_dead",
+            ),
+            (
+                "upstream sent too big header while reading response header from upstream, client: 1.2.3.4, server: a, upstream: \"http://10.0.0.5:8080/\"",
+                "header_too_big",
+                "a",
+                "10.0.0.5:8080",
+            ),
+            (
+                "upstream sent no valid HTTP/1.0 header while reading response header from upstream, client: 1.2.3.4, server: a, upstream: \"http://10.0.0.5:8080/\"",
+                "invalid_response",
+                "a",
+                "10.0.0.5:8080",
+            ),
+            (
+                "SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream, client: 1.2.3.4, server: a, upstream: \"https://10.0.0.5:8443/\"",
+                "ssl_handshake",
+                "a",
+                "10.0.0.5:8443",
+            ),
+            (
+                "upstream SSL certificate verify error: (18:self-signed certificate) while SSL handshaking to upstream, client: 1.2.3.4, server: a, upstream: \"https://10.0.0.5:8443/\"",
+                "ssl_handshake",
+                "a",
+                "10.0.0.5:8443",
+            ),
+            (
+                "no resolver defined to resolve backend.invalid, client: 1.2.3.4, server: a, request: \"GET / HTTP/1.1\"",
+                "dns",
+                "a",
+                "backend.invalid",
+            ),
+            (
+                "backend.invalid could not be resolved (3: Host not found), client: 1.2.3.4, server: a",
+                "dns",
+                "a",
+                "backend.invalid",
+            ),
+            (
+                "limiting requests, excess: 1.000 by zone \"one\", client: 127.0.0.1, server: app.example.test, request: \"GET /limited HTTP/1.1\", host: \"app.example.test\"",
+                "rate_limited",
+                "app.example.test",
+                "-",
+            ),
+        ];
+        for (msg, cause, vhost, upstream) in table {
+            let (v, r) = one(&format!("{HEAD}{msg}"));
+            assert_eq!(v, Verdict::Known, "{msg}");
+            assert_eq!(
+                r.errors,
+                vec![(cause.to_string(), vhost.to_string(), upstream.to_string())],
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn traps_count_nothing() {
+        let traps = [
+            "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 1.2.3.4, server: a, upstream: \"http://10.0.0.5:8080/\"",
+            "\"/var/www/html/x/index.html\" is not found (2: No such file or directory), client: 1.2.3.4, server: a, request: \"GET /x/ HTTP/1.1\"",
+            "open() \"/var/www/html/favicon.ico\" failed (2: No such file or directory), client: 1.2.3.4, server: a",
+            "FastCGI sent in stderr: \"PHP message: upstream timed out (110: x) while connecting to upstream\" while reading response header from upstream, client: 1.2.3.4, server: a, upstream: \"fastcgi://unix:/run/a.sock:\"",
+            "upstream server temporarily disabled while connecting to upstream, client: 1.2.3.4, server: a, upstream: \"http://10.0.0.5:8080/\"",
+            "writev() failed (104: Connection reset by peer) while sending to client, client: 1.2.3.4, server: a",
+            "limiting requests, dry run, excess: 1.000 by zone \"one\", client: 1.2.3.4, server: a",
+            "delaying request, excess: 0.500, by zone \"one\", client: 1.2.3.4, server: a",
+            "client 192.0.2.1 closed keepalive connection",
+            "signal 17 (SIGCHLD) received from 123",
+            "start worker processes",
+        ];
+        for t in traps {
+            let (v, r) = one(&format!("{HEAD}{t}"));
+            assert_eq!(v, Verdict::Known, "{t}");
+            assert!(r.errors.is_empty() && r.events.is_empty(), "{t}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn lifecycle_events() {
+        let table = [
+            (
+                "signal 1 (SIGHUP) received from 4242, reconfiguring",
+                "reload",
+            ),
+            ("signal 15 (SIGTERM) received from 1, exiting", "shutdown"),
+            (
+                "signal 3 (SIGQUIT) received from 1, shutting down",
+                "shutdown",
+            ),
+            ("start worker process 15830", "worker_start"),
+            ("worker process 15830 exited with code 0", "worker_exit"),
+            ("nginx/1.22.1", "restart"),
+        ];
+        for (msg, event) in table {
+            let (_, r) = one(&format!("2026/11/21 23:57:38 [notice] 15828#15828: {msg}"));
+            assert_eq!(r.events, vec![event.to_string()], "{msg}");
+        }
+    }
+
+    #[test]
+    fn lines_without_the_header_are_unrecognised() {
+        for l in [
+            "",
+            "hello",
+            "2026/11/21 23:57:38 error 1#1: x",
+            "2026/11/21 23:57:38 [error] x#1: y",
+            "\0\0\0",
+        ] {
+            assert_eq!(one(l).0, Verdict::Unrecognised, "{l:?}");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Property tests: no byte sequence panics a parser, the line splitter or the
+//! log_format compiler.
+
+use gateway_exporter::logs::apache_error::ApacheError;
+use gateway_exporter::logs::cause::{Cause, Event};
+use gateway_exporter::logs::haproxy::Haproxy;
+use gateway_exporter::logs::nginx_access::{
+    AccessFormat, COMBINED, JsonFormat, JsonKeys, scan_object,
+};
+use gateway_exporter::logs::sink::{Access, Sink};
+use gateway_exporter::logs::tail::{Lines, split_lines};
+use gateway_exporter::logs::{nginx_error, phpfpm};
+use proptest::prelude::*;
+use std::path::Path;
+
+#[derive(Default)]
+struct Count(usize);
+
+impl Sink for Count {
+    fn error(&mut self, _: Cause, vhost: &[u8], upstream: &[u8]) {
+        self.0 += 1 + vhost.len() + upstream.len();
+    }
+    fn event(&mut self, _: Event) {
+        self.0 += 1;
+    }
+    fn access(&mut self, a: &Access<'_>) {
+        self.0 += a.vhost.len() + a.upstream_addr.len() + a.upstream_status.len();
+    }
+}
+
+impl Lines for Count {
+    fn line(&mut self, line: &[u8]) {
+        assert!(!line.contains(&b'\n'));
+        self.0 += 1;
+    }
+    fn too_long(&mut self) {
+        self.0 += 1;
+    }
+    fn bytes(&mut self, _: u64) {}
+    fn rotation(&mut self) {}
+    fn read_error(&mut self, _: &Path, _: &'static str, _: &str) {}
+}
+
+/// Real line shapes with random bytes spliced in, so parsers get deep, not just rejected.
+fn mangled() -> impl Strategy<Value = Vec<u8>> {
+    let seeds: Vec<&'static [u8]> = vec![
+        b"2026/11/21 23:57:38 [crit] 1#1: *37 connect() to unix:/tmp/x.sock failed (2: No such file or directory) while connecting to upstream, client: 1.2.3.4, server: a, upstream: \"fastcgi://unix:/tmp/x.sock:\"",
+        b"2026/11/21 23:57:38 [error] 1#1: *1 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 1, server: s, upstream: \"http://",
+        b"[Sat Nov 21 23:59:35.161911 2026] [proxy:error] [pid 1:tid 2] (111)Connection refused: AH00957: http: attempt to connect to 127.0.0.1:9 (127.0.0.1:9) failed",
+        b"[Sat Nov 21 23:59:35.161911 2026] [proxy_balancer:error] [pid 1:tid 2] [client 1:2] AH01170: balancer://dead: All workers are in error state",
+        b"<134>Nov 22 00:56:01 localhost haproxy[1]: 127.0.0.1:52414 [22/Nov/2026:00:56:00.447] fe be/<NOSRV> 0/1001/-1/-1/1001 503 217 - - sQ-- 2/2/1/0/0 0/1 \"GET / HTTP/1.0\"",
+        b"127.0.0.1 - - [21/Nov/2026:23:57:38 +0000] \"GET / HTTP/1.1\" 502 157 \"-\" \"curl\"",
+        b"{\"status\":009,\"host\":\"a\",\"upstream_addr\":\"1, 2 : 3\",\"upstream_status\":\"502, 502 : 200\",\"x\":{\"y\":[\"}\"]}}",
+        b"[22-Nov-2026 00:00:00] WARNING: [pool www] server reached pm.max_children setting (5)",
+    ];
+    (
+        prop::sample::select(seeds),
+        any::<usize>(),
+        prop::collection::vec(any::<u8>(), 0..40),
+        any::<usize>(),
+    )
+        .prop_map(|(seed, at, junk, cut)| {
+            let mut v = seed.to_vec();
+            let at = at % (v.len() + 1);
+            v.splice(at..at, junk);
+            v.truncate(cut % (v.len() + 1).max(1) + v.len() / 2);
+            v
+        })
+}
+
+fn all_parsers(line: &[u8]) {
+    let mut sink = Count::default();
+    nginx_error::parse(line, &mut sink);
+    phpfpm::parse(line, &mut sink);
+    ApacheError::default().parse(line, &mut sink);
+    Haproxy::default().parse(line, &mut sink);
+    AccessFormat::compile(COMBINED)
+        .unwrap()
+        .parse(line, &mut sink);
+    AccessFormat::compile(
+        "$host \"$upstream_addr\" $status [$upstream_status] $upstream_response_time",
+    )
+    .unwrap()
+    .parse(line, &mut sink);
+    JsonFormat::new(&JsonKeys::default()).parse(line, &mut sink);
+    scan_object(line, |_, _| {});
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn random_bytes_never_panic(line in prop::collection::vec(any::<u8>(), 0..300)) {
+        all_parsers(&line);
+    }
+
+    #[test]
+    fn mangled_real_lines_never_panic(line in mangled()) {
+        all_parsers(&line);
+    }
+
+    #[test]
+    fn formats_never_panic(format in "[ -~]{0,60}", line in prop::collection::vec(any::<u8>(), 0..100)) {
+        if let Ok(f) = AccessFormat::compile(&format) {
+            f.parse(&line, &mut Count::default());
+        }
+    }
+
+    #[test]
+    fn splitting_keeps_every_line(mut chunks in prop::collection::vec(prop::collection::vec(prop::sample::select(vec![b'a', b'\n', b'\r', 0u8]), 0..50), 0..10)) {
+        chunks.push(b"\n".to_vec()); // every line terminated: each is a line or one too_long
+        let mut carry = Vec::new();
+        let mut skipping = false;
+        let mut out = Count::default();
+        for c in &chunks {
+            split_lines(c, &mut carry, &mut skipping, 16, &mut out);
+        }
+        let newlines = chunks.iter().flatten().filter(|b| **b == b'\n').count();
+        prop_assert_eq!(out.0, newlines);
+    }
+}
