@@ -194,14 +194,14 @@ pub fn openmetrics_to_text004(om: &str) -> String {
             };
             created_suffix = (kind == "counter" || kind == "histogram" || kind == "summary")
                 .then(|| format!("{name}_created"));
-            if let Some((help_name, text)) = pending_help.take() {
-                if help_name == name {
-                    out.push_str("# HELP ");
-                    out.push_str(&family);
-                    out.push(' ');
-                    out.push_str(text);
-                    out.push('\n');
-                }
+            if let Some((help_name, text)) = pending_help.take()
+                && help_name == name
+            {
+                out.push_str("# HELP ");
+                out.push_str(&family);
+                out.push(' ');
+                out.push_str(text);
+                out.push('\n');
             }
             out.push_str("# TYPE ");
             out.push_str(&family);
@@ -213,12 +213,11 @@ pub fn openmetrics_to_text004(om: &str) -> String {
         if line.starts_with('#') {
             continue; // # UNIT, # EOF
         }
-        if let Some(created) = &created_suffix {
-            if line.starts_with(created.as_str())
-                && matches!(line.as_bytes().get(created.len()), Some(b'{') | Some(b' '))
-            {
-                continue;
-            }
+        if let Some(created) = &created_suffix
+            && line.starts_with(created.as_str())
+            && matches!(line.as_bytes().get(created.len()), Some(b'{') | Some(b' '))
+        {
+            continue;
         }
         // Exemplars follow the value as ` # {...}`; label values never contain a bare
         // ` # ` outside quotes, but search after the closing brace to be safe.

@@ -344,6 +344,7 @@ fn every_metric_name_is_documented() {
 fn alerts_and_changes_are_annotated_with_runbook_links() {
     let alerts = dashboards::alert_names();
     let mut p = Problems::default();
+    let names = regex::Regex::new(r"\bGateway[A-Z][A-Za-z0-9]+").unwrap();
     for d in load_all() {
         let f = &d.file;
         let list = d.json["annotations"]["list"]
@@ -426,7 +427,6 @@ fn alerts_and_changes_are_annotated_with_runbook_links() {
             }
         }
         // Alert names in panel descriptions are alerts that exist.
-        let names = regex::Regex::new(r"\bGateway[A-Z][A-Za-z0-9]+").unwrap();
         for panel in panels(&d) {
             for n in names.find_iter(panel["description"].as_str().unwrap_or("")) {
                 p.check(alerts.iter().any(|a| a == n.as_str()), || {

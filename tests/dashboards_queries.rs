@@ -74,21 +74,9 @@ fn gauge_value(name: &str, labels: &[(String, &str)], t: i64) -> f64 {
     let has = |k: &str, v: &str| labels.iter().any(|(a, b)| a == k && *b == v);
     match name {
         n if n.ends_with("_timestamp_seconds") => t as f64,
-        "gateway_probe_success" => {
-            if has("path", "public") && has("target", "shop") {
-                0.0
-            } else {
-                1.0
-            }
-        }
+        "gateway_probe_success" if has("path", "public") && has("target", "shop") => 0.0,
         "gateway_probe_http_status_code" => 502.0,
-        "gateway_workers" => {
-            if has("state", "active") {
-                9.0
-            } else {
-                1.0
-            }
-        }
+        "gateway_workers" if has("state", "active") => 9.0,
         "gateway_workers_limit" => 10.0,
         "gateway_worker_queue" => 3.0,
         "gateway_worker_queue_limit" => 511.0,
@@ -226,6 +214,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 
     let mut problems = Vec::new();
     let mut ran = 0;
+    let label_values = regex::Regex::new(r"^label_values\((.+), *([a-z_]+)\)$").unwrap();
     for d in load_all() {
         for q in queries(&d) {
             let expr = substitute(&q.expr);
@@ -243,7 +232,6 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
                 Ok(_) => {}
             }
         }
-        let label_values = regex::Regex::new(r"^label_values\((.+), *([a-z_]+)\)$").unwrap();
         for v in d.json["templating"]["list"]
             .as_array()
             .unwrap()

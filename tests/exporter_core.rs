@@ -327,10 +327,10 @@ fn probe_output_matches_blackbox_exporter_metric_names() {
     let _bb = Daemon::spawn("blackbox", cmd, dir.path());
     wait_for_port(bb_port, Duration::from_secs(10));
     // The same blackbox.yml module, unchanged, is a valid module for us.
-    let ours = Exporter::start(&format!(
+    let ours = Exporter::start(
         "modules:\n  http_2xx:\n    prober: http\n    timeout: 3s\n    http:\n      preferred_ip_protocol: ip4\n\
-         probe_endpoint:\n  allowed_targets: ['127.0.0.1']\n"
-    ));
+         probe_endpoint:\n  allowed_targets: ['127.0.0.1']\n",
+    );
     for path in ["/", "/ok"] {
         let query = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}{path}");
         let theirs = get(bb_port, &query).body;

@@ -75,10 +75,10 @@ pub async fn handle(
         ));
     }
     let host_override = params.get("hostname").filter(|h| !h.is_empty()).cloned();
-    if let Some(h) = &host_override {
-        if hyper::header::HeaderValue::from_str(h).is_err() || h.contains(['/', ' ']) {
-            return Err(bad(format!("Invalid hostname {h:?}")));
-        }
+    if let Some(h) = &host_override
+        && (hyper::header::HeaderValue::from_str(h).is_err() || h.contains(['/', ' ']))
+    {
+        return Err(bad(format!("Invalid hostname {h:?}")));
     }
     let timeout = effective_timeout(module.timeout, scrape_timeout);
     let target = Target {
@@ -241,7 +241,8 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_bad_requests_with_clear_messages() {
-        let table: &[(&[(&str, &str)], StatusCode, &str)] = &[
+        type Row<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
+        let table: &[Row] = &[
             (&[], StatusCode::BAD_REQUEST, "Target parameter is missing"),
             (
                 &[("target", "http://127.0.0.1/"), ("module", "nope")],

@@ -231,10 +231,10 @@ fn judge(hop: Hop, settings: &HttpSettings, out: &mut Outcome) {
 
 fn body_passes(body: &[u8], settings: &HttpSettings) -> bool {
     let text = String::from_utf8_lossy(body);
-    if let Some(want) = &settings.body_contains {
-        if !text.contains(want.as_str()) {
-            return false;
-        }
+    if let Some(want) = &settings.body_contains
+        && !text.contains(want.as_str())
+    {
+        return false;
     }
     // Patterns were validated with the config; one that no longer compiles fails closed.
     let matches = |re: &String| regex::Regex::new(re).map(|r| r.is_match(&text));

@@ -209,10 +209,10 @@ impl ProbeMetrics {
             vendor: outcome.fingerprint.vendor.as_str().into(),
             code: outcome.status.to_string(),
         });
-        if let Some(prev) = previous {
-            if Some(&prev) != current.as_ref() {
-                self.failure_info.remove(&prev);
-            }
+        if let Some(prev) = previous
+            && Some(&prev) != current.as_ref()
+        {
+            self.failure_info.remove(&prev);
         }
         if let Some(info) = current {
             let failure = FailureLabels {
