@@ -32,6 +32,10 @@ pub struct Config {
     /// Upstreams whose reachability we check (`gateway_upstream_up`).
     #[serde(default)]
     pub upstreams: Vec<crate::workers::UpstreamConfig>,
+    /// Also check the reachability of every upstream address the logs have named
+    /// (`host:port` and `unix:` sockets, at most [`crate::workers::MAX_DISCOVERED_UPSTREAMS`]).
+    #[serde(default)]
+    pub check_upstreams_from_logs: bool,
     /// Flag files whose presence means maintenance mode (`gateway_maintenance_mode`).
     #[serde(default)]
     pub maintenance_files: Vec<PathBuf>,

@@ -23,14 +23,14 @@ pub struct Runtime {
     pub metrics: Arc<Metrics>,
     config: ArcSwap<Config>,
     config_path: Option<PathBuf>,
-    logs: LogRuntime,
+    logs: Arc<LogRuntime>,
     running: Mutex<Running>,
 }
 
 impl Runtime {
     /// Start every source of `config`. `config_path` is what `/-/reload` re-reads.
     pub fn start(config: Config, config_path: Option<PathBuf>, metrics: Arc<Metrics>) -> Arc<Self> {
-        let logs = LogRuntime::new(&config);
+        let logs = Arc::new(LogRuntime::new(&config));
         let running = Self::spawn(&config, &metrics, &logs);
         mark_reload(&metrics, true);
         Arc::new(Runtime {
@@ -42,10 +42,15 @@ impl Runtime {
         })
     }
 
-    fn spawn(config: &Config, metrics: &Arc<Metrics>, logs: &LogRuntime) -> Running {
+    fn spawn(config: &Config, metrics: &Arc<Metrics>, logs: &Arc<LogRuntime>) -> Running {
         let mut tasks = crate::probe::schedule::start(config, metrics);
         tasks.extend(logs.start(config, metrics));
-        let collectors = Arc::new(crate::workers::collectors(config, metrics));
+        let discovered: Option<crate::workers::UpstreamSource> =
+            config.check_upstreams_from_logs.then(|| {
+                let logs = logs.clone();
+                Arc::new(move || logs.seen_upstreams()) as crate::workers::UpstreamSource
+            });
+        let collectors = Arc::new(crate::workers::collectors(config, metrics, discovered));
         Running { tasks, collectors }
     }
 

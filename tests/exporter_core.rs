@@ -374,3 +374,62 @@ fn probe_output_matches_blackbox_exporter_metric_names() {
         }
     }
 }
+
+#[test]
+fn upstreams_named_in_logs_are_checked_when_asked() {
+    let dead = free_port();
+    let port = free_port();
+    let nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; server_name app.test;\n\
+             location /dead {{ proxy_pass http://127.0.0.1:{dead}; }} }}"
+        ),
+        port,
+    );
+    let config = format!(
+        "logs:\n  - {{name: err, path: '{}', format: nginx_error}}\ncheck_upstreams_from_logs: true\n",
+        nginx.error_log.display()
+    );
+    let exporter = Exporter::start(&config);
+    // Log lines written after start-up name the upstreams.
+    assert_eq!(get(port, "/dead").status, 502);
+    let dead_label = format!("127.0.0.1:{dead}");
+    let text = eventually(
+        Duration::from_secs(10),
+        "the dead upstream is checked",
+        || {
+            let text = exporter.metrics();
+            sample_value(&text, "gateway_upstream_up", &[("upstream", &dead_label)]).map(|_| text)
+        },
+    );
+    assert_eq!(
+        sample_value(&text, "gateway_upstream_up", &[("upstream", &dead_label)]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample_value(
+            &text,
+            "gateway_upstream_down_info",
+            &[("upstream", &dead_label), ("reason", "connect_refused")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // Without the key, log-named upstreams are not dialled.
+    let quiet = Exporter::start(&config.replace(
+        "check_upstreams_from_logs: true",
+        "check_upstreams_from_logs: false",
+    ));
+    assert_eq!(get(port, "/dead").status, 502);
+    eventually(
+        Duration::from_secs(10),
+        "the quiet exporter read the failure",
+        || {
+            quiet.value(
+                "gateway_upstream_errors_total",
+                &[("upstream", &dead_label)],
+            )
+        },
+    );
+    assert_eq!(quiet.value("gateway_upstream_up", &[]), None);
+}

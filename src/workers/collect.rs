@@ -225,7 +225,11 @@ fn mirror(family: &Family<PoolLabels, Counter>, labels: &PoolLabels, value: Opti
     }
 }
 
-pub fn collectors(config: &Config, metrics: &Arc<Metrics>) -> Vec<Arc<dyn ScrapeCollector>> {
+pub fn collectors(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    discovered: Option<super::UpstreamSource>,
+) -> Vec<Arc<dyn ScrapeCollector>> {
     metrics.workers.clear();
     let mut out: Vec<Arc<dyn ScrapeCollector>> = Vec::new();
     if !config.workers.is_empty() {
@@ -235,9 +239,10 @@ pub fn collectors(config: &Config, metrics: &Arc<Metrics>) -> Vec<Arc<dyn Scrape
             metrics: metrics.clone(),
         }));
     }
-    if !config.upstreams.is_empty() {
+    if !config.upstreams.is_empty() || discovered.is_some() {
         out.push(Arc::new(UpstreamsCollector {
             upstreams: config.upstreams.clone(),
+            discovered,
             metrics: metrics.clone(),
         }));
     }
@@ -588,7 +593,34 @@ impl ScrapeCollector for WorkersCollector {
 
 struct UpstreamsCollector {
     upstreams: Vec<super::UpstreamConfig>,
+    discovered: Option<super::UpstreamSource>,
     metrics: Arc<Metrics>,
+}
+
+impl UpstreamsCollector {
+    /// The configured upstreams, then the connectable addresses the logs named that are
+    /// not configured already (group names and HAProxy server names cannot be dialled).
+    fn targets(&self) -> Vec<super::UpstreamConfig> {
+        let mut all = self.upstreams.clone();
+        let Some(discovered) = &self.discovered else {
+            return all;
+        };
+        let known: std::collections::HashSet<String> = all
+            .iter()
+            .flat_map(|u| [u.address.clone(), u.label().to_string()])
+            .collect();
+        let found = discovered()
+            .into_iter()
+            .filter(|a| matches!(Address::parse(a), Ok(Address::Tcp(_) | Address::Unix(_))))
+            .filter(|a| !known.contains(a))
+            .take(super::MAX_DISCOVERED_UPSTREAMS);
+        all.extend(found.map(|address| super::UpstreamConfig {
+            address,
+            name: None,
+            timeout: None,
+        }));
+        all
+    }
 }
 
 impl ScrapeCollector for UpstreamsCollector {
@@ -598,12 +630,12 @@ impl ScrapeCollector for UpstreamsCollector {
 
     fn collect(&self) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
-            let checks = self
-                .upstreams
+            let upstreams = self.targets();
+            let checks = upstreams
                 .iter()
                 .map(|u| check_upstream(&u.address, u.timeout.unwrap_or(DEFAULT_TIMEOUT)));
             let m = &self.metrics.workers;
-            for (u, result) in self.upstreams.iter().zip(join_all(checks).await) {
+            for (u, result) in upstreams.iter().zip(join_all(checks).await) {
                 let label = u.label().to_string();
                 m.upstream_up
                     .get_or_create(&UpstreamLabels {

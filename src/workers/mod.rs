@@ -227,8 +227,19 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Scrape-time collectors for the configured pools, upstreams and maintenance flags.
-pub fn collectors(config: &Config, metrics: &Arc<Metrics>) -> Vec<Arc<dyn ScrapeCollector>> {
-    collect::collectors(config, metrics)
+/// Upstream addresses found elsewhere (the logs), read at each scrape.
+pub type UpstreamSource = Arc<dyn Fn() -> std::collections::BTreeSet<String> + Send + Sync>;
+
+/// Checking every address a flood of log lines names would be a scan: cap it.
+pub const MAX_DISCOVERED_UPSTREAMS: usize = 64;
+
+/// Scrape-time collectors; `discovered` adds the upstreams the logs have named.
+pub fn collectors(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    discovered: Option<UpstreamSource>,
+) -> Vec<Arc<dyn ScrapeCollector>> {
+    collect::collectors(config, metrics, discovered)
 }
 
 #[cfg(test)]
