@@ -85,10 +85,11 @@ async fn serve(args: Args, config: Config, metrics: Arc<Metrics>) -> Result<()> 
     let runtime = Runtime::start(config, args.config_file.clone(), metrics);
     tokio::spawn(reload_on_sighup(runtime.clone()));
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let app = gateway_exporter::server::router(runtime, &args.telemetry_path);
+    let app = gateway_exporter::server::router(runtime.clone(), &args.telemetry_path);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    tokio::task::spawn_blocking(move || runtime.shutdown()).await?;
     Ok(())
 }
 

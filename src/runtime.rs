@@ -66,6 +66,14 @@ impl Runtime {
             .clone()
     }
 
+    /// Stop cleanly: the tail offsets are saved, the sources stopped.
+    pub fn shutdown(&self) {
+        for task in self.running.lock().expect("runtime lock").tasks.drain(..) {
+            task.abort();
+        }
+        self.logs.save_checkpoints();
+    }
+
     /// Re-read the config file; on success swap every source, on failure keep the old ones.
     pub fn reload(&self) -> Result<()> {
         self.metrics.exporter.reloads.inc();

@@ -328,3 +328,36 @@ fn a_checkpoint_continues_where_the_last_run_stopped() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(read(&second, "app"), 5.0);
 }
+
+#[test]
+fn a_clean_shutdown_saves_the_offsets() {
+    let dir = tempdir();
+    let log = dir.path().join("app.log");
+    let state = dir.path().join("state");
+    std::fs::write(&log, line(0)).unwrap();
+    let config = format!(
+        "logs:\n  - {{path: {}, format: nginx_error, name: app}}\nlog_settings: {{poll_interval: 20ms, state_dir: {}}}\n",
+        log.display(),
+        state.display()
+    );
+    let first = Exporter::start(&config);
+    let mut f = append(&log);
+    for n in 1..=10 {
+        f.write_all(line(n).as_bytes()).unwrap();
+    }
+    eventually(Duration::from_secs(5), "10 lines", || {
+        (read(&first, "app") >= 10.0).then_some(())
+    });
+    // Stopped (SIGTERM) well inside the one-second save throttle: only the shutdown
+    // save can have recorded the offsets.
+    drop(first);
+    for n in 11..=15 {
+        f.write_all(line(n).as_bytes()).unwrap();
+    }
+    let second = Exporter::start(&config);
+    eventually(Duration::from_secs(5), "5 lines", || {
+        (read(&second, "app") >= 5.0).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(read(&second, "app"), 5.0);
+}

@@ -416,6 +416,13 @@ impl LogRuntime {
         tasks
     }
 
+    /// Write every log's offsets now (at shutdown), so a restart neither re-reads nor skips.
+    pub fn save_checkpoints(&self) {
+        for state in self.states.lock().expect("log states").values() {
+            state.lock().expect("log state").save(true);
+        }
+    }
+
     /// Upstream addresses (and group names) seen in the logs so far, for reachability checks.
     pub fn seen_upstreams(&self) -> BTreeSet<String> {
         let states = self.states.lock().expect("log states");
