@@ -32,4 +32,4 @@ for tool in npm "python3 -m pip"; do
   $tool --version >/dev/null 2>&1 || { echo "scripts/test.sh: '$tool' is required (npm and pip reach the registries)" >&2; exit 2; }
 done
 
-cargo test --release --locked -- --test-threads=4
+cargo test --locked -- --test-threads=4
