@@ -402,7 +402,12 @@ fn prometheus_rule_is_the_alerts_directory_and_passes_promtool() {
         .map(|(_, v)| alert_count(&v["groups"]))
         .sum();
     let base = "https://runbooks.example.org/gateway/";
-    let objects = render(&["prometheusRule.enabled=true", &format!("runbookUrl={base}")]);
+    let grafana = "https://grafana.example.org/d/";
+    let objects = render(&[
+        "prometheusRule.enabled=true",
+        &format!("runbookUrl={base}"),
+        &format!("dashboardUrl={grafana}"),
+    ]);
     let rule = one(&objects, "PrometheusRule");
     let spec = &rule["spec"];
     assert_eq!(
@@ -435,6 +440,13 @@ fn prometheus_rule_is_the_alerts_directory_and_passes_promtool() {
             url,
             format!("{base}{alert}.md"),
             "runbookUrl not applied to {alert}"
+        );
+        let dashboard = r["annotations"]["dashboard_url"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            dashboard.starts_with(grafana),
+            "dashboardUrl not applied to {alert}: {dashboard}"
         );
     }
     // Templates in annotations are Prometheus', not Helm's: they must arrive untouched.

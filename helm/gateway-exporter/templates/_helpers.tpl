@@ -57,9 +57,11 @@ app.kubernetes.io/part-of: gateway-exporter
 
 {{/*
 A file of the repository's alerts/ or dashboards/ (read through the chart's symlinks), with
-the runbook prefix the files are written with replaced by .Values.runbookUrl.
+the link prefixes the files are written with replaced: runbooks by .Values.runbookUrl,
+Grafana dashboards by .Values.dashboardUrl.
 */}}
 {{- define "gateway-exporter.withRunbookUrl" -}}
-{{- $default := "https://github.com/gateway-exporter/gateway-exporter/blob/main/alerts/runbooks/" }}
-{{- .content | replace $default .root.Values.runbookUrl }}
+{{- $runbooks := "https://github.com/gateway-exporter/gateway-exporter/blob/main/alerts/runbooks/" }}
+{{- $dashboards := "http://localhost:3000/d/" }}
+{{- .content | replace $runbooks .root.Values.runbookUrl | replace $dashboards .root.Values.dashboardUrl }}
 {{- end }}
