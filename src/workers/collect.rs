@@ -530,7 +530,9 @@ impl ScrapeCollector for WorkersCollector {
         Box::pin(async move {
             let wants_kernel = self.pools.iter().any(|p| p.listen.is_some());
             let patterns: Vec<String> = self.pools.iter().flat_map(Pool::config_patterns).collect();
-            // Kernel dump and config files off the async threads, with a bound.
+            // Kernel dump and config files off the async threads, with a bound. The backlog
+            // is read before the status requests go out: our own connection sitting in the
+            // accept queue must not be counted as a waiting request.
             let blocking = tokio::task::spawn_blocking(move || {
                 let kernel = wants_kernel.then(sockdiag::listeners);
                 (kernel, read_files(patterns.into_iter()))
@@ -549,10 +551,8 @@ impl ScrapeCollector for WorkersCollector {
                         });
                 (result, started.elapsed())
             }));
-            let (blocking, statuses) = futures::join!(
-                tokio::time::timeout(Duration::from_secs(3), blocking),
-                statuses
-            );
+            let blocking = tokio::time::timeout(Duration::from_secs(3), blocking).await;
+            let statuses = statuses.await;
             let (kernel, files) = match blocking {
                 Ok(Ok(x)) => x,
                 _ => (
