@@ -43,6 +43,11 @@ pub struct ProbeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InfoLabels {
     pub target: String,
     pub url: String,
@@ -93,6 +98,7 @@ struct Seen {
 /// Families of the scheduled probes.
 pub struct ProbeMetrics {
     pub info: Family<InfoLabels, Gauge>,
+    pub timeout: Family<TargetLabels, FGauge>,
     pub success: Family<ProbeLabels, Gauge>,
     pub status_code: Family<ProbeLabels, Gauge>,
     pub duration: Family<ProbeLabels, FGauge>,
@@ -108,6 +114,7 @@ impl ProbeMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = ProbeMetrics {
             info: Family::default(),
+            timeout: Family::default(),
             success: Family::default(),
             status_code: Family::default(),
             duration: Family::default(),
@@ -122,6 +129,12 @@ impl ProbeMetrics {
             "probe_info",
             "Constant 1 per configured probe, with its URL and origin",
             m.info.clone(),
+        );
+        registry.register_with_unit(
+            "probe_timeout",
+            "The probe's configured timeout, so alerts can say how close to it a probe came",
+            Unit::Seconds,
+            m.timeout.clone(),
         );
         registry.register(
             "probe_success",
@@ -232,6 +245,9 @@ impl ProbeMetrics {
     /// Drop every series of a target that is no longer configured.
     pub fn forget(&self, target: &str, info: &InfoLabels) {
         self.info.remove(info);
+        self.timeout.remove(&TargetLabels {
+            target: target.into(),
+        });
         for path in [PathKind::Public, PathKind::Origin] {
             let labels = ProbeLabels {
                 target: target.into(),

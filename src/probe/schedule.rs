@@ -21,6 +21,13 @@ pub fn start(config: &Config, metrics: &Arc<Metrics>) -> Vec<JoinHandle<()>> {
                 .info
                 .get_or_create(&info_labels(probe_config))
                 .set(1);
+            metrics
+                .probes
+                .timeout
+                .get_or_create(&super::TargetLabels {
+                    target: probe_config.name.clone(),
+                })
+                .set(probe_config.timeout.as_secs_f64());
             let probe_config = probe_config.clone();
             let metrics = metrics.clone();
             // Spread the first runs so many probes do not fire in the same instant.
