@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(nginx-light php8.2-fpm apache2 haproxy prometheus prometheus-alertmanager
-          mtail prometheus-blackbox-exporter wrk hyperfine iproute2 curl python3)
+          mtail prometheus-blackbox-exporter wrk hyperfine iproute2 curl python3 openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

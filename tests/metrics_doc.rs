@@ -65,13 +65,21 @@ fn every_family_is_documented_and_every_documented_family_exists() {
     std::fs::write(&flag, "").unwrap();
     let fpm = FakeUpstream::respond("200 OK", &["Content-Type: application/json"], FPM_STATUS);
     let port = free_port();
+    let tls_port = free_port();
+    let (cert, key, _) = self_signed_cert(d, "doc.example.test");
     let _nginx = Nginx::start(
-        &format!("server {{ listen 127.0.0.1:{port}; location /s {{ stub_status; }} }}"),
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; location /s {{ stub_status; }} }}\n\
+             server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; return 200; }}",
+            cert.display(),
+            key.display()
+        ),
         port,
     );
     let dead = free_port();
     let config = format!(
         "probes:\n  - {{name: p, url: 'http://127.0.0.1:{dead}/', origin: '127.0.0.1:{dead}', interval: 100ms}}\n\
+         \x20 - {{name: tls, url: 'https://127.0.0.1:{tls_port}/', interval: 100ms, tls_config: {{insecure_skip_verify: true}}}}\n\
          logs:\n  - {{name: err, path: '{}', format: nginx_error}}\n\
          \x20 - {{name: acc, path: '{}', format: nginx_access, proxy_read_timeout: 60s,\n\
          \x20     log_format: '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" rt=$request_time ua=\"$upstream_addr\" us=\"$upstream_status\" urt=\"$upstream_response_time\" host=$host'}}\n\

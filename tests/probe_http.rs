@@ -283,3 +283,61 @@ fn hostname_parameter_sets_the_host_header() {
         reply.body
     );
 }
+
+#[test]
+fn https_reports_certificate_expiry_and_tls_version() {
+    let dir = tempdir();
+    let (cert, key, not_after) = self_signed_cert(dir.path(), "secure.example.test");
+    let port = free_port();
+    let _nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port} ssl; server_name secure.example.test;\n\
+             ssl_certificate {}; ssl_certificate_key {};\n\
+             location / {{ return 200 \"tls\\n\"; }} location /down {{ return 503; }} }}",
+            cert.display(),
+            key.display()
+        ),
+        port,
+    );
+    let exporter = Exporter::start(
+        "modules:\n  trusting: {prober: http, timeout: 3s, http: {tls_config: {insecure_skip_verify: true}, fail_if_not_ssl: true}}\n\
+         \x20 verifying: {prober: http, timeout: 3s}\nprobe_endpoint:\n  allowed_targets: ['127.0.0.1']\n",
+    );
+    let (text, code, _, _, reason, success) =
+        probe(&exporter, &format!("https://127.0.0.1:{port}/"), "trusting");
+    assert_eq!((code, reason.as_str(), success), (200, "", 1.0), "{text}");
+    assert_eq!(
+        sample_value(&text, "probe_ssl_earliest_cert_expiry", &[]),
+        Some(not_after as f64),
+        "{text}"
+    );
+    assert_eq!(sample_value(&text, "probe_http_ssl", &[]), Some(1.0));
+    // nginx 1.22 enables TLS 1.3 only when ssl_protocols says so; its default tops out at 1.2.
+    assert_eq!(
+        sample_value(&text, "probe_tls_version_info", &[("version", "TLS 1.2")]),
+        Some(1.0),
+        "{text}"
+    );
+    promtool_check_metrics(&text).unwrap();
+    // A self-signed certificate fails verification: a TLS failure, before any HTTP.
+    let (text, code, layer, _, reason, _) = probe(
+        &exporter,
+        &format!("https://127.0.0.1:{port}/"),
+        "verifying",
+    );
+    assert_eq!(
+        (code, reason.as_str(), layer.as_str()),
+        (0, "tls", "unknown"),
+        "{text}"
+    );
+    // The nginx error page over TLS is fingerprinted like any other.
+    let (_, code, layer, vendor, reason, _) = probe(
+        &exporter,
+        &format!("https://127.0.0.1:{port}/down"),
+        "trusting",
+    );
+    assert_eq!(
+        (code, layer.as_str(), vendor.as_str(), reason.as_str()),
+        (503, "proxy", "nginx", "http_status")
+    );
+}

@@ -23,6 +23,11 @@ struct PhaseLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FailureLabels {
     reason: String,
     layer: String,
@@ -185,6 +190,26 @@ fn encode_outcome(o: &super::http::Outcome, format: Format) -> String {
         "Specifies whether probe ip protocol is IP4 or IP6",
         ip_protocol,
     );
+    if let Some(expiry) = o.cert_expiry {
+        gauge(
+            &mut r,
+            "probe_ssl_earliest_cert_expiry",
+            "Returns last SSL chain expiry in unixtime",
+            expiry as f64,
+        );
+    }
+    if let Some(version) = o.tls_version {
+        let info = Family::<VersionLabel, Gauge>::default();
+        info.get_or_create(&VersionLabel {
+            version: version.into(),
+        })
+        .set(1);
+        r.register(
+            "probe_tls_version_info",
+            "Returns the TLS version used or NaN when unknown",
+            info,
+        );
+    }
     if let Some(reason) = o.reason {
         let failure = Family::<FailureLabels, Gauge>::default();
         failure

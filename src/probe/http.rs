@@ -104,6 +104,10 @@ pub struct Outcome {
     pub http_version: f64,
     pub ip: Option<IpAddr>,
     pub failed_due_to_regex: bool,
+    /// Earliest `notAfter` (Unix seconds) of the certificates the server presented.
+    pub cert_expiry: Option<i64>,
+    /// Negotiated TLS version, e.g. `TLS 1.3`.
+    pub tls_version: Option<&'static str>,
 }
 
 impl Outcome {
@@ -125,6 +129,8 @@ impl Outcome {
             http_version: 0.0,
             ip: None,
             failed_due_to_regex: false,
+            cert_expiry: None,
+            tls_version: None,
         }
     }
 }
@@ -341,7 +347,18 @@ async fn request(
         match tls {
             Err(_) => return Err(Reason::Timeout),
             Ok(Err(_)) => return Err(Reason::Tls),
-            Ok(Ok(s)) => Box::new(s),
+            Ok(Ok(s)) => {
+                let session = s.get_ref().1;
+                out.cert_expiry = session
+                    .peer_certificates()
+                    .and_then(|certs| certs.iter().filter_map(|c| super::x509::not_after(c)).min());
+                out.tls_version = session.protocol_version().map(|v| match v {
+                    rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
+                    rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
+                    _ => "unknown",
+                });
+                Box::new(s)
+            }
         }
     } else {
         Box::new(tcp)

@@ -9,6 +9,7 @@ pub mod config;
 pub mod fingerprint;
 pub mod http;
 pub mod schedule;
+pub mod x509;
 
 use crate::metrics::FGauge;
 use http::Outcome;
@@ -99,6 +100,7 @@ struct Seen {
 pub struct ProbeMetrics {
     pub info: Family<InfoLabels, Gauge>,
     pub timeout: Family<TargetLabels, FGauge>,
+    pub cert_expiry: Family<ProbeLabels, FGauge>,
     pub success: Family<ProbeLabels, Gauge>,
     pub status_code: Family<ProbeLabels, Gauge>,
     pub duration: Family<ProbeLabels, FGauge>,
@@ -115,6 +117,7 @@ impl ProbeMetrics {
         let m = ProbeMetrics {
             info: Family::default(),
             timeout: Family::default(),
+            cert_expiry: Family::default(),
             success: Family::default(),
             status_code: Family::default(),
             duration: Family::default(),
@@ -135,6 +138,12 @@ impl ProbeMetrics {
             "The probe's configured timeout, so alerts can say how close to it a probe came",
             Unit::Seconds,
             m.timeout.clone(),
+        );
+        registry.register_with_unit(
+            "probe_cert_expiry_timestamp",
+            "Earliest notAfter of the TLS certificates the target presented on its last probe",
+            Unit::Seconds,
+            m.cert_expiry.clone(),
         );
         registry.register(
             "probe_success",
@@ -193,6 +202,14 @@ impl ProbeMetrics {
         self.duration
             .get_or_create(&labels)
             .set(outcome.duration.as_secs_f64());
+        match outcome.cert_expiry {
+            Some(expiry) => {
+                self.cert_expiry.get_or_create(&labels).set(expiry as f64);
+            }
+            None => {
+                self.cert_expiry.remove(&labels);
+            }
+        }
         for (phase, took) in outcome.phases.named() {
             let phase_labels = PhaseLabels {
                 target: target.into(),
@@ -257,6 +274,7 @@ impl ProbeMetrics {
                 family.remove(&labels);
             }
             self.duration.remove(&labels);
+            self.cert_expiry.remove(&labels);
             self.probes.remove(&labels);
             for (phase, _) in http::Phases::default().named() {
                 self.phase_duration.remove(&PhaseLabels {

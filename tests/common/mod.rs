@@ -493,3 +493,45 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// A self-signed certificate and key for `name`, written by the real openssl CLI into `dir`;
+/// returns (cert path, key path, notAfter as Unix seconds).
+pub fn self_signed_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, i64) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = Command::new(require("openssl"))
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+        ])
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let end = Command::new(require("openssl"))
+        .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    // notAfter=2026-12-22 01:42:04Z
+    let text = String::from_utf8_lossy(&end.stdout);
+    let stamp = text.trim().trim_start_matches("notAfter=");
+    let date = Command::new("date")
+        .args(["-u", "-d", stamp, "+%s"])
+        .output()
+        .unwrap();
+    let not_after = String::from_utf8_lossy(&date.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("date of {stamp:?}"));
+    (cert, key, not_after)
+}
