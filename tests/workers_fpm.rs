@@ -37,8 +37,7 @@ fn pools_static_dynamic_unix_tcp() {
         "workers:\n\
          - {{kind: phpfpm, name: st, address: 'tcp://127.0.0.1:{st_status}', listen: 'unix:{st}', config_file: '{conf}'}}\n\
          - {{kind: phpfpm, address: 'tcp://127.0.0.1:{dy}', config_file: '{conf}'}}\n\
-         - {{kind: phpfpm, name: ux, address: 'unix:{ux}', status_path: /fpm-status, config_file: '{conf}'}}\n\
-         - {{kind: phpfpm, name: wrongpath, address: 'unix:{ux}', status_path: /nope, config_file: '{conf}'}}\n",
+         - {{kind: phpfpm, name: ux, address: 'unix:{ux}', status_path: /fpm-status, config_file: '{conf}'}}\n",
         st = fpm.path("st.sock"),
         ux = fpm.path("ux.sock"),
     ));
@@ -109,6 +108,16 @@ fn pools_static_dynamic_unix_tcp() {
         ),
         Some(2.0)
     );
+    promtool_check_metrics(&text).unwrap();
+    drop(exporter);
+
+    // A wrong status path, on its own: its request would occupy one of ux's workers while
+    // ux's own status is read, so the two must not be scraped side by side.
+    let exporter = Exporter::start(&format!(
+        "workers:\n- {{kind: phpfpm, name: wrongpath, address: 'unix:{}', status_path: /nope, config_file: '{conf}'}}\n",
+        fpm.path("ux.sock"),
+    ));
+    let text = exporter.metrics();
     let wrong = [("pool", "wrongpath")];
     assert_eq!(value(&text, "gateway_worker_up", &wrong), Some(0.0));
     assert_eq!(
