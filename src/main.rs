@@ -78,10 +78,7 @@ fn run(args: Args) -> Result<()> {
 }
 
 async fn serve(args: Args, config: Config, metrics: Arc<Metrics>) -> Result<()> {
-    let addr = listen_addr(&args.listen_address)?;
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = bind(&args.listen_address).await?;
     let runtime = Runtime::start(config, args.config_file.clone(), metrics);
     tokio::spawn(reload_on_sighup(runtime.clone()));
     tracing::info!(address = %listener.local_addr()?, "listening");
@@ -93,14 +90,22 @@ async fn serve(args: Args, config: Config, metrics: Arc<Metrics>) -> Result<()> 
     Ok(())
 }
 
-/// `:port` means every address, as in the Go exporters.
-fn listen_addr(text: &str) -> Result<String> {
-    let addr = if text.starts_with(':') {
-        format!("[::]{text}")
-    } else {
-        text.to_string()
+/// `:port` means every address, as in the Go exporters: IPv6 and IPv4 when the host has
+/// IPv6, IPv4 alone when it does not.
+async fn bind(text: &str) -> Result<tokio::net::TcpListener> {
+    let candidates = match text.strip_prefix(':') {
+        Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
+        None => vec![text.to_string()],
     };
-    Ok(addr)
+    let mut last_error = None;
+    for addr in &candidates {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let e = last_error.expect("at least one candidate address");
+    Err(e).with_context(|| format!("cannot listen on {text}"))
 }
 
 async fn reload_on_sighup(runtime: Arc<Runtime>) {
