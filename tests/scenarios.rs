@@ -1,5 +1,5 @@
 //! The guides' failures (../shared/seeds), reproduced end to end. Each scenario stands up real
-//! servers from Debian (nginx, php-fpm, Apache-free, HAProxy) with a small app, runs the
+//! servers from Debian (nginx, php-fpm, Apache, HAProxy) with a small app, runs the
 //! exporter against them, breaks something, and checks through public surfaces only: the
 //! status code the client sees, what `/probe` says (layer, vendor), the log cause and the
 //! saturation signal in `/metrics`, the alert Prometheus fires, and what Alertmanager pages
@@ -21,7 +21,7 @@ mod servers;
 use common::{Behaviour, Exporter, FakeUpstream, Nginx, free_port, get, tempdir};
 use prometheus::{Alertmanager, Prometheus, RUNBOOK_BASE, Webhook};
 use scenarios::{App, ProbeVerdict, alertmanager_config, compressed_rules, probe};
-use servers::{FullUnixSocket, Haproxy, PhpFpm, fpm_pool, sum};
+use servers::{Apache, FullUnixSocket, Haproxy, PhpFpm, fpm_pool, sum};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,11 +32,13 @@ use std::time::{Duration, Instant};
 type Keep = Vec<Box<dyn Any + Send>>;
 
 /// The scrape's and /probe's modules, shared by every exporter.
-const MODULES: &str =
-    "modules:\n  http_2xx: {prober: http, timeout: 3s, http: {valid_status_codes: []}}\n\
+const MODULES: &str = "modules:\n  http_2xx: {prober: http, timeout: 3s, http: {valid_status_codes: []}}\n\
      probe_endpoint: {allowed_targets: ['127.0.0.1']}\n";
 /// A combined-like access log with the vhost and upstream variables.
 const LOG_FORMAT: &str = r#"$remote_addr [$time_local] "$request" $status $server_name ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time""#;
+
+/// A saturation or reachability signal: what it is, and its check on `/metrics` text.
+type Signal = (&'static str, fn(&str) -> bool);
 
 /// What a scenario must show.
 #[derive(Default)]
@@ -48,7 +50,7 @@ struct Expect {
     /// Log causes that must be counted.
     causes: &'static [&'static str],
     /// A saturation / reachability signal: (description, check on /metrics text).
-    signal: Option<(&'static str, fn(&str) -> bool)>,
+    signal: Option<Signal>,
     /// Alerts that must fire in Prometheus; the first is the one the table reports.
     fires: &'static [&'static str],
     /// Exactly the alerts that page (receiver `pager`).
@@ -84,6 +86,8 @@ struct Row {
     causes: String,
     alert: String,
     fired_after: Option<f64>,
+    /// Seconds from the breakage to the first page (the webhook received it).
+    paged_after: Option<f64>,
     paged: String,
 }
 
@@ -474,6 +478,45 @@ fn mid_request() -> Case {
             causes: &["reset", "premature_close"],
             fires: &["GatewayUpstreamConnectionReset"],
             tickets: &["GatewayUpstreamConnectionReset"],
+            ..Default::default()
+        },
+    }
+}
+
+/// The same crash behind Apache's mod_proxy: 503 with Apache's own page.
+fn apache_app_crashed() -> Case {
+    let app_port = free_port();
+    let app = App::start(app_port, Duration::ZERO);
+    common::wait_for_port(app_port, Duration::from_secs(10));
+    let apache = Apache::start(
+        8,
+        &format!("ProxyPass /app http://127.0.0.1:{app_port}/ retry=0\n"),
+    );
+    let port = apache.port;
+    let exporter = Exporter::start(&format!(
+        "logs:\n  - {{path: '{log}', format: apache_error, name: error}}\n\
+         upstreams:\n  - {{address: '127.0.0.1:{app_port}', timeout: 500ms}}\n{MODULES}",
+        log = apache.error_log.display(),
+    ));
+    Case {
+        name: "apache_app_crashed",
+        port,
+        paths: &["/app"],
+        clients: 1,
+        pause: Duration::from_millis(200),
+        exporter,
+        keep: vec![Box::new(apache)],
+        breakage: Box::new(move || {
+            drop(app);
+            Vec::new()
+        }),
+        expect: Expect {
+            code: 503,
+            probe: Some(("proxy", "apache")),
+            causes: &["connect_refused"],
+            fires: &["GatewayUpstreamDown", "GatewayUpstreamConnectionRefused"],
+            pages: &["GatewayUpstreamDown"],
+            inhibited: &["GatewayUpstreamConnectionRefused"],
             ..Default::default()
         },
     }
@@ -937,7 +980,7 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
         paths,
         clients,
         pause,
-        exporter,
+        mut exporter,
         keep,
         breakage,
         expect,
@@ -962,6 +1005,7 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
         .collect();
     let deadline = started + Duration::from_secs(200);
     let mut fired: BTreeMap<String, f64> = BTreeMap::new();
+    let mut paged_at: Option<f64> = None;
     let mut verdict: Option<ProbeVerdict> = None;
     let mut causes_seen = false;
     let mut signal_seen = expect.signal.is_none();
@@ -970,6 +1014,7 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
         thread::sleep(Duration::from_millis(500));
         let t = started.elapsed().as_secs_f64();
         let seen = statuses.lock().unwrap().clone();
+        exporter.daemon.assert_running();
         let metrics = exporter.metrics();
         if !causes_seen {
             causes_seen = expect
@@ -990,6 +1035,9 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
             fired.entry(a).or_insert(t);
         }
         let pages = obs.notified(name, "pager");
+        if paged_at.is_none() && !pages.is_empty() {
+            paged_at = Some(t);
+        }
         if let Some(quiet) = expect.quiet_for {
             if !pages.is_empty() {
                 break Err(format!("paged {pages:?} although the app recovered"));
@@ -1059,13 +1107,13 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
                 result = Err(format!("{alert} pages with runbook {url}"));
             }
         }
-        if let (Some(v), Some((layer, vendor))) = (&verdict, expect.probe) {
-            if v.layer != layer || v.vendor != vendor || v.code != expect.code {
-                result = Err(format!(
-                    "/probe says {v:?}, expected {} {layer} {vendor}",
-                    expect.code
-                ));
-            }
+        if let (Some(v), Some((layer, vendor))) = (&verdict, expect.probe)
+            && (v.layer != layer || v.vendor != vendor || v.code != expect.code)
+        {
+            result = Err(format!(
+                "/probe says {v:?}, expected {} {layer} {vendor}",
+                expect.code
+            ));
         }
     }
     let metrics = exporter.metrics();
@@ -1090,6 +1138,7 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
             causes.join(",")
         },
         fired_after: fired.get(&alert).copied(),
+        paged_after: paged_at,
         alert,
         paged: if pages.is_empty() {
             "-".into()
@@ -1106,6 +1155,7 @@ fn every_guide_failure_is_diagnosed_and_pages_once() {
     let total = Instant::now();
     let setups: Vec<fn() -> Case> = vec![
         app_crashed,
+        apache_app_crashed,
         deploy_restart,
         wrong_port,
         socket_missing,
@@ -1148,24 +1198,23 @@ fn every_guide_failure_is_diagnosed_and_pages_once() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let secs = |s: Option<f64>| s.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into());
     println!(
-        "\n{:<18} {:>4} {:<14} {:<11} {:<28} {:<34} {:>7}  paged",
-        "scenario", "code", "layer", "vendor", "cause", "alert", "seconds"
+        "\n| scenario | code | layer | vendor | cause | alert | fired after (s) | paged after (s) | paged |\n|---|---|---|---|---|---|---|---|---|"
     );
     let mut failures = Vec::new();
     for r in &results {
         match r {
             Ok(row) => println!(
-                "{:<18} {:>4} {:<14} {:<11} {:<28} {:<34} {:>7}  {}",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.name,
                 row.code,
                 row.probe.layer,
                 row.probe.vendor,
                 row.causes,
                 row.alert,
-                row.fired_after
-                    .map(|s| format!("{s:.1}"))
-                    .unwrap_or_else(|| "-".into()),
+                secs(row.fired_after),
+                secs(row.paged_after),
                 row.paged
             ),
             Err(e) => failures.push(e.clone()),
