@@ -924,10 +924,10 @@ struct Observers {
 }
 
 impl Observers {
-    /// Alert names of `job` firing in Prometheus now.
-    fn firing(&self, job: &str) -> BTreeSet<String> {
+    /// Alert names of `job` in `state` (firing, pending) in Prometheus now.
+    fn alerts(&self, job: &str, state: &str) -> BTreeSet<String> {
         self.prom
-            .query(&format!("ALERTS{{job=\"{job}\",alertstate=\"firing\"}}"))
+            .query(&format!("ALERTS{{job=\"{job}\",alertstate=\"{state}\"}}"))
             .iter()
             .filter_map(|s| s["metric"]["alertname"].as_str().map(str::to_string))
             .collect()
@@ -1006,6 +1006,7 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
     let deadline = started + Duration::from_secs(200);
     let mut fired: BTreeMap<String, f64> = BTreeMap::new();
     let mut paged_at: Option<f64> = None;
+    let mut pending: BTreeSet<String> = BTreeSet::new();
     let mut verdict: Option<ProbeVerdict> = None;
     let mut causes_seen = false;
     let mut signal_seen = expect.signal.is_none();
@@ -1031,9 +1032,10 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
                 &format!("http://127.0.0.1:{port}{}", paths[0]),
             ));
         }
-        for a in obs.firing(name) {
+        for a in obs.alerts(name, "firing") {
             fired.entry(a).or_insert(t);
         }
+        pending.extend(obs.alerts(name, "pending"));
         let pages = obs.notified(name, "pager");
         if paged_at.is_none() && !pages.is_empty() {
             paged_at = Some(t);
@@ -1044,7 +1046,9 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
             }
             if started.elapsed() > quiet {
                 let last = seen.last().copied().unwrap_or(0);
-                break if last != 200 {
+                break if !fired.is_empty() {
+                    Err(format!("fired {fired:?} although the app recovered"))
+                } else if last != 200 {
                     Err(format!("the site did not recover: last status {last}"))
                 } else if !seen.contains(&expect.code) {
                     Err(format!(
@@ -1123,11 +1127,15 @@ fn run(case: Case, obs: &Observers) -> Result<Row, String> {
         .filter(|c| sum(&metrics, "gateway_upstream_errors_total", &[("cause", c)]) > 0.0)
         .map(|c| c.to_string())
         .collect();
-    let alert = expect
-        .fires
-        .first()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "(none)".into());
+    let alert = match expect.fires.first() {
+        Some(a) => a.to_string(),
+        None if pending.is_empty() => "(none)".into(),
+        // A quiet scenario: what went pending and resolved before its `for:` ran out.
+        None => format!(
+            "(none; pending only: {})",
+            pending.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    };
     let row = Row {
         name,
         code: expect.code,
