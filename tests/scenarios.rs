@@ -1201,10 +1201,18 @@ fn every_guide_failure_is_diagnosed_and_pages_once() {
             .into_iter()
             .map(|case| {
                 let obs = &obs;
-                s.spawn(move || run(case, obs))
+                (case.name, s.spawn(move || run(case, obs)))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        // A scenario that panics (its stderr is in the message) fails alone; the table
+        // still shows the others.
+        handles
+            .into_iter()
+            .map(|(name, h)| {
+                h.join()
+                    .unwrap_or_else(|_| Err(format!("{name}: panicked, see above")))
+            })
+            .collect()
     });
     let secs = |s: Option<f64>| s.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into());
     println!(
