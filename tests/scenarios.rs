@@ -105,6 +105,8 @@ fn error_log(nginx: &Nginx) -> String {
     )
 }
 
+/// For a stack that is broken from the start (the app resets, hangs, sends huge headers):
+/// the clock starts with the first request.
 fn no_breakage() -> Box<dyn FnOnce() -> Keep + Send> {
     Box::new(Vec::new)
 }

@@ -3,7 +3,6 @@
 //! and what one `/probe` says. Test files declare `mod common;`,
 //! `#[path = "common/prometheus.rs"] mod prometheus;` and
 //! `#[path = "common/scenarios.rs"] mod scenarios;`.
-#![allow(dead_code)]
 
 use crate::common::{Daemon, get, require, sample_value, tempdir};
 use crate::prometheus::{RULE_FILE, Webhook, load_yaml, repo_path};
@@ -106,7 +105,6 @@ pub fn alertmanager_config(webhook: &Webhook) -> String {
 /// A real app process: PHP's built-in web server on `port`, answering `ok` on every path,
 /// after `delay` (an app that is still booting refuses connections meanwhile).
 pub struct App {
-    pub port: u16,
     _dir: tempfile::TempDir,
     _daemon: Daemon,
 }
@@ -126,7 +124,6 @@ impl App {
         ));
         let daemon = Daemon::spawn("php-app", cmd, dir.path());
         App {
-            port,
             _dir: dir,
             _daemon: daemon,
         }
@@ -134,11 +131,10 @@ impl App {
 }
 
 /// What one blackbox-style `/probe` of `url` says: status code and, on failure, the
-/// reason, layer and vendor of `probe_failure_info`.
+/// layer and vendor of `probe_failure_info`.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeVerdict {
     pub code: u16,
-    pub reason: String,
     pub layer: String,
     pub vendor: String,
 }
@@ -164,7 +160,6 @@ pub fn probe(exporter_port: u16, url: &str) -> ProbeVerdict {
     };
     ProbeVerdict {
         code,
-        reason: label("reason"),
         layer: label("layer"),
         vendor: label("vendor"),
     }
