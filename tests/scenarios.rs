@@ -21,7 +21,7 @@ mod servers;
 use common::{Behaviour, Exporter, FakeUpstream, Nginx, free_port, get, tempdir};
 use prometheus::{Alertmanager, Prometheus, RUNBOOK_BASE, Webhook};
 use scenarios::{App, ProbeVerdict, alertmanager_config, compressed_rules, probe};
-use servers::{Apache, FullUnixSocket, Haproxy, PhpFpm, fpm_pool, sum};
+use servers::{Apache, BlackholePort, FullUnixSocket, Haproxy, PhpFpm, fpm_pool, sum};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -519,6 +519,178 @@ fn apache_app_crashed() -> Case {
             fires: &["GatewayUpstreamDown", "GatewayUpstreamConnectionRefused"],
             pages: &["GatewayUpstreamDown"],
             inhibited: &["GatewayUpstreamConnectionRefused"],
+            ..Default::default()
+        },
+    }
+}
+
+/// The app answers, but not HTTP ("something malformed"): 502.
+fn invalid_response() -> Case {
+    // A header line without a colon (a text that is not HTTP at all would be passed through
+    // by nginx as an HTTP/0.9 body, not turned into a 502).
+    let garbage = FakeUpstream::start(Behaviour::Raw(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nthis is no header\r\n\r\nok".into(),
+    ));
+    let port = free_port();
+    let nginx = Nginx::start(
+        &site(
+            "invalid_response",
+            port,
+            &format!(
+                "location / {{ proxy_pass http://127.0.0.1:{}; }}",
+                garbage.port
+            ),
+        ),
+        port,
+    );
+    let exporter = Exporter::start(&format!("logs:\n{}{MODULES}", error_log(&nginx)));
+    Case {
+        name: "invalid_response",
+        port,
+        paths: &["/"],
+        clients: 1,
+        pause: Duration::from_millis(200),
+        exporter,
+        keep: vec![Box::new(nginx), Box::new(garbage)],
+        breakage: no_breakage(),
+        expect: Expect {
+            code: 502,
+            probe: Some(("proxy", "nginx")),
+            causes: &["invalid_response"],
+            fires: &["GatewayUpstreamInvalidResponse"],
+            tickets: &["GatewayUpstreamInvalidResponse"],
+            ..Default::default()
+        },
+    }
+}
+
+/// A firewall drops the proxy's packets to the app: connects time out, 504.
+fn firewall_drop() -> Case {
+    let blackhole = BlackholePort::bind();
+    let bh = blackhole.port;
+    let port = free_port();
+    let nginx = Nginx::start(
+        &site(
+            "firewall_drop",
+            port,
+            &format!(
+                "location / {{ proxy_pass http://127.0.0.1:{bh}; proxy_connect_timeout 1s; }}"
+            ),
+        ),
+        port,
+    );
+    let exporter = Exporter::start(&format!(
+        "logs:\n{err}upstreams:\n  - {{address: '127.0.0.1:{bh}', timeout: 500ms}}\n{MODULES}",
+        err = error_log(&nginx),
+    ));
+    Case {
+        name: "firewall_drop",
+        port,
+        paths: &["/"],
+        clients: 2,
+        pause: Duration::from_millis(100),
+        exporter,
+        keep: vec![Box::new(nginx), Box::new(blackhole)],
+        breakage: no_breakage(),
+        expect: Expect {
+            code: 504,
+            probe: Some(("proxy", "nginx")),
+            causes: &["connect_timeout"],
+            signal: Some(("upstream down: connect_timeout", |m| {
+                sum(
+                    m,
+                    "gateway_upstream_down_info",
+                    &[("reason", "connect_timeout")],
+                ) == 1.0
+            })),
+            fires: &["GatewayUpstreamDown", "GatewayUpstreamConnectTimeout"],
+            pages: &["GatewayUpstreamDown"],
+            inhibited: &["GatewayUpstreamConnectTimeout"],
+            ..Default::default()
+        },
+    }
+}
+
+/// An app that crashes every few seconds and is restarted by its supervisor.
+struct CrashLoop {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl CrashLoop {
+    /// Down for `down`, up for `up`, again and again, on `port`.
+    fn start(port: u16, app: App, down: Duration, up: Duration) -> CrashLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut app = Some(app);
+            while !stop2.load(Ordering::Relaxed) {
+                drop(app.take());
+                thread::sleep(down);
+                app = Some(App::start(port, Duration::ZERO));
+                thread::sleep(up);
+            }
+        });
+        CrashLoop {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for CrashLoop {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The 502 that "goes away on its own" and comes back: each outage is shorter than any
+/// `for:`, but the probe flaps (a ticket) and the refused connections never stop long
+/// enough, so the refused-connection alert pages.
+fn crash_loop() -> Case {
+    let app_port = free_port();
+    let app = App::start(app_port, Duration::ZERO);
+    common::wait_for_port(app_port, Duration::from_secs(10));
+    let port = free_port();
+    let nginx = Nginx::start(
+        &site(
+            "crash_loop",
+            port,
+            &format!("location / {{ proxy_pass http://127.0.0.1:{app_port}; }}"),
+        ),
+        port,
+    );
+    let exporter = Exporter::start(&format!(
+        "logs:\n{err}upstreams:\n  - {{address: '127.0.0.1:{app_port}', timeout: 500ms}}\n\
+         probes:\n  - {{name: site, url: 'http://127.0.0.1:{port}/', interval: 1s, timeout: 2s}}\n{MODULES}",
+        err = error_log(&nginx),
+    ));
+    Case {
+        name: "crash_loop",
+        port,
+        paths: &["/"],
+        clients: 1,
+        pause: Duration::from_millis(200),
+        exporter,
+        keep: vec![Box::new(nginx)],
+        breakage: Box::new(move || {
+            vec![Box::new(CrashLoop::start(
+                app_port,
+                app,
+                Duration::from_secs(3),
+                Duration::from_secs(4),
+            ))]
+        }),
+        expect: Expect {
+            code: 502,
+            probe: Some(("proxy", "nginx")),
+            causes: &["connect_refused"],
+            fires: &["GatewayUpstreamConnectionRefused", "GatewayProbeFlapping"],
+            pages: &["GatewayUpstreamConnectionRefused"],
+            tickets: &["GatewayProbeFlapping"],
             ..Default::default()
         },
     }
@@ -1167,7 +1339,9 @@ fn every_guide_failure_is_diagnosed_and_pages_once() {
         app_crashed,
         apache_app_crashed,
         deploy_restart,
+        crash_loop,
         wrong_port,
+        firewall_drop,
         socket_missing,
         socket_permission,
         backlog_full,
@@ -1175,6 +1349,7 @@ fn every_guide_failure_is_diagnosed_and_pages_once() {
         slow_app,
         pool_exhausted,
         header_too_big,
+        invalid_response,
         maintenance,
         rate_limited,
         balancer_nginx,
