@@ -3,11 +3,11 @@
 //! writes two or three lines), each under its cause.
 
 mod common;
-#[path = "common/logservers.rs"]
-mod logservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
-use logservers::{Apache, one_shot, sum};
+use servers::{Apache, one_shot, sum};
 
 #[test]
 fn apache_failures_count_requests_not_lines() {
@@ -15,7 +15,6 @@ fn apache_failures_count_requests_not_lines() {
     let reset = FakeUpstream::start(Behaviour::Reset);
     let big = FakeUpstream::respond("200 OK", &[&format!("X-Big: {}", "a".repeat(10000))], "x");
     let (dead, dead1) = (free_port(), free_port());
-    let port = free_port();
     let sockets = tempdir();
     let s = sockets.path().display().to_string();
     std::fs::set_permissions(
@@ -48,7 +47,8 @@ ProxyPass /dead balancer://dead/
         reset = reset.port,
         big = big.port,
     );
-    let apache = Apache::start(port, &body);
+    let apache = Apache::start(16, &body);
+    let port = apache.port;
     let statuses: Vec<u16> = [
         "/refused", "/slow", "/reset", "/big", "/missing", "/denied", "/dead", "/dead",
     ]

@@ -2,11 +2,11 @@
 //! unreadable log. Each is counted (once), nothing panics, and the other logs keep flowing.
 
 mod common;
-#[path = "common/logservers.rs"]
-mod logservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
-use logservers::sum;
+use servers::sum;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

@@ -3,11 +3,11 @@
 //! status counters, and server state changes become events.
 
 mod common;
-#[path = "common/logservers.rs"]
-mod logservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
-use logservers::{BlackholePort, Haproxy, one_shot, sum};
+use servers::{BlackholePort, Haproxy, one_shot, sum};
 use std::time::Duration;
 
 #[test]

@@ -3,11 +3,11 @@
 //! (client abort, static 404, peer-disabled warnings) not at all.
 
 mod common;
-#[path = "common/logservers.rs"]
-mod logservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
-use logservers::{BlackholePort, Blurter, FullUnixSocket, sum};
+use servers::{BlackholePort, FullUnixSocket, sum};
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
@@ -23,7 +23,9 @@ fn nginx_failures_are_counted_once_by_cause() {
     let big = FakeUpstream::respond("200 OK", &[&format!("X-Big: {}", "a".repeat(20000))], "x");
     let ok = FakeUpstream::respond("200 OK", &[], "fine");
     let blackhole = BlackholePort::bind();
-    let plain = Blurter::start(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    let plain = FakeUpstream::start(Behaviour::Greet(
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".into(),
+    ));
     let (dead, dead1, dead2) = (free_port(), free_port(), free_port());
     let port = free_port();
 
@@ -343,7 +345,7 @@ fn nginx_lifecycle_lines_become_events() {
             .any(|l| l.ends_with(&format!("{pid}#{pid}: exit")))
             .then_some(())
     });
-    let text = logservers::one_shot(&format!(
+    let text = servers::one_shot(&format!(
         "logs:\n  - {{path: {}, format: nginx_error, name: n}}\n",
         nginx.error_log.display()
     ));

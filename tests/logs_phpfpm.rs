@@ -2,17 +2,23 @@
 //! restarts and shutdown become `gateway_server_events_total`.
 
 mod common;
-#[path = "common/logservers.rs"]
-mod logservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
-use logservers::{PhpFpm, one_shot, sum};
+use servers::{PhpFpm, fpm_pool, one_shot, sum};
 use std::time::Duration;
 
 #[test]
 fn fpm_pool_events() {
+    let fpm_port = free_port();
     let fpm = PhpFpm::start(
-        "pm = dynamic\npm.max_children = 1\npm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 1",
+        &fpm_pool(
+            "www",
+            &format!("127.0.0.1:{fpm_port}"),
+            "pm = dynamic\npm.max_children = 1\npm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 1",
+        ),
+        &[&format!("127.0.0.1:{fpm_port}")],
     );
     let www = fpm.dir.path().join("sleep.php");
     std::fs::write(&www, "<?php usleep(1500000); echo 'ok';").unwrap();
@@ -21,7 +27,7 @@ fn fpm_pool_events() {
         &format!(
             "server {{ listen 127.0.0.1:{port}; location / {{ fastcgi_pass 127.0.0.1:{fpm}; fastcgi_read_timeout 10s; \
              fastcgi_param SCRIPT_FILENAME {www}; fastcgi_param REQUEST_METHOD GET; }} }}",
-            fpm = fpm.port,
+            fpm = fpm_port,
             www = www.display()
         ),
         port,

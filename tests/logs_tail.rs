@@ -3,11 +3,11 @@
 //! checkpoint across restarts. Counts must be exact: no line lost, none counted twice.
 
 mod common;
-#[path = "common/logservers.rs"]
-mod logservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
-use logservers::sum;
+use servers::sum;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,12 +1,12 @@
 //! Apache mod_status and nginx stub_status from Debian, in the same model as PHP-FPM.
 
 mod common;
-#[path = "common/workerservers.rs"]
-mod workerservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
+use servers::*;
 use std::time::Duration;
-use workerservers::*;
 
 /// Apache with 4 workers proxying to an app that never answers: idle at first; then with
 /// every worker stuck, mod_status itself cannot answer (it needs a worker) and the requests
@@ -16,11 +16,7 @@ fn apache_mod_status_and_its_backlog_when_full() {
     let app = FakeUpstream::start(Behaviour::Hang);
     let apache = Apache::start(
         4,
-        &format!(
-            "LoadModule proxy_module {{modules}}/mod_proxy.so\nLoadModule proxy_http_module {{modules}}/mod_proxy_http.so\n\
-             ProxyPass /app http://127.0.0.1:{}/ timeout=30\n",
-            app.port
-        ),
+        &format!("ProxyPass /app http://127.0.0.1:{}/ timeout=30\n", app.port),
     );
     let port = apache.port;
     let exporter = Exporter::start(&format!(
@@ -33,7 +29,7 @@ fn apache_mod_status_and_its_backlog_when_full() {
         sample_value(&text, "gateway_worker_up", &web),
         Some(1.0),
         "{text}\n{}",
-        apache.error_log()
+        apache.error_log_text()
     );
     assert_eq!(
         sample_value(

@@ -2,12 +2,12 @@
 //! pm.status_listen), saturated through a real nginx, and the cost of 50 pools.
 
 mod common;
-#[path = "common/workerservers.rs"]
-mod workerservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
+use servers::*;
 use std::time::{Duration, Instant};
-use workerservers::*;
 
 fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     sample_value(text, name, labels)
@@ -167,7 +167,7 @@ fn saturation_through_nginx() {
         200,
         "{}\n{}",
         nginx.error_log_text(),
-        fpm.log()
+        fpm.log_text()
     );
     let conf = fpm.conf.display().to_string();
     let exporter = Exporter::start(&format!(

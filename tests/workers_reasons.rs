@@ -5,12 +5,12 @@
 //! maintenance flags.
 
 mod common;
-#[path = "common/workerservers.rs"]
-mod workerservers;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
+use servers::*;
 use std::time::{Duration, Instant};
-use workerservers::*;
 
 #[test]
 fn every_failure_has_its_reason() {
