@@ -711,7 +711,12 @@ fn slow_app() -> Case {
         ),
         port,
     );
-    let exporter = Exporter::start(&format!("logs:\n{}{MODULES}", error_log(&nginx)));
+    // A scheduled probe sees the same 504s: the cause alert (5m) fires before the probe's
+    // symptom alert (6m) and keeps it from paging.
+    let exporter = Exporter::start(&format!(
+        "logs:\n{}probes:\n  - {{name: site, url: 'http://127.0.0.1:{port}/', interval: 1s, timeout: 3s}}\n{MODULES}",
+        error_log(&nginx)
+    ));
     Case {
         name: "slow_app",
         port,
@@ -725,7 +730,7 @@ fn slow_app() -> Case {
             code: 504,
             probe: Some(("proxy", "nginx")),
             causes: &["timeout"],
-            fires: &["GatewayUpstreamTimeout"],
+            fires: &["GatewayUpstreamTimeout", "GatewayProbe5xx"],
             pages: &["GatewayUpstreamTimeout"],
             ..Default::default()
         },
