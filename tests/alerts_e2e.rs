@@ -8,7 +8,8 @@ mod prometheus;
 
 use common::{Exporter, Nginx, free_port, get};
 use prometheus::{
-    Alertmanager, Prometheus, RULE_FILE, RUNBOOK_BASE, Webhook, load_yaml, repo_path,
+    Alertmanager, Prometheus, RULE_FILE, RUNBOOK_BASE, Webhook, alertmanager_config, load_yaml,
+    repo_path,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -33,23 +34,6 @@ fn fast_rules(dir: &std::path::Path) -> PathBuf {
     let path = dir.join("rules.json");
     std::fs::write(&path, doc.to_string()).unwrap();
     path
-}
-
-/// The shipped Alertmanager config with short waits, every receiver that notifies pointed at
-/// the webhook, and no templates (the webhook gets the raw alerts).
-fn test_alertmanager_config(webhook: &Webhook) -> String {
-    let mut doc = load_yaml(&repo_path("alertmanager/alertmanager.yml"));
-    doc.as_object_mut().unwrap().remove("templates");
-    doc["route"]["group_wait"] = Value::from("3s");
-    doc["route"]["group_interval"] = Value::from("2s");
-    for receiver in doc["receivers"].as_array_mut().unwrap() {
-        let name = receiver["name"].clone();
-        if receiver.as_object().unwrap().len() > 1 {
-            *receiver =
-                serde_json::json!({"name": name, "webhook_configs": [{"url": webhook.url()}]});
-        }
-    }
-    doc.to_string()
 }
 
 /// Alert names in the notifications delivered to `receiver` (any receiver when None).
@@ -213,7 +197,7 @@ gateway_probe_failure_info{target=\"docs\",path=\"public\",reason=\"http_status\
 ";
     let exposition = Exposition::start(SERIES);
     let webhook = Webhook::start();
-    let am = Alertmanager::start(&test_alertmanager_config(&webhook));
+    let am = Alertmanager::start(&alertmanager_config(&webhook));
     let dir = common::tempdir();
     let rules = fast_rules(dir.path());
     let prom = Prometheus::start(
@@ -263,7 +247,7 @@ fn a_refused_upstream_pages_once_with_its_runbook() {
     );
     let exporter = Exporter::start(&config);
     let webhook = Webhook::start();
-    let am = Alertmanager::start(&test_alertmanager_config(&webhook));
+    let am = Alertmanager::start(&alertmanager_config(&webhook));
     let dir = common::tempdir();
     let rules = fast_rules(dir.path());
     let prom = Prometheus::start(
@@ -370,7 +354,7 @@ fn maintenance_silences_the_503_it_serves() {
     );
     let exporter = Exporter::start(&config);
     let webhook = Webhook::start();
-    let am = Alertmanager::start(&test_alertmanager_config(&webhook));
+    let am = Alertmanager::start(&alertmanager_config(&webhook));
     let dir = common::tempdir();
     let rules = fast_rules(dir.path());
     let prom = Prometheus::start(

@@ -19,8 +19,8 @@ mod scenarios;
 mod servers;
 
 use common::{Behaviour, Exporter, FakeUpstream, Nginx, free_port, get, tempdir};
-use prometheus::{Alertmanager, Prometheus, RUNBOOK_BASE, Webhook};
-use scenarios::{App, ProbeVerdict, alertmanager_config, compressed_rules, probe};
+use prometheus::{Alertmanager, Prometheus, RUNBOOK_BASE, Webhook, alertmanager_config};
+use scenarios::{App, ProbeVerdict, compressed_rules, probe};
 use servers::{Apache, BlackholePort, FullUnixSocket, Haproxy, PhpFpm, fpm_pool, sum};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};

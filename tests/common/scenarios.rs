@@ -5,7 +5,7 @@
 //! `#[path = "common/scenarios.rs"] mod scenarios;`.
 
 use crate::common::{Daemon, get, require, sample_value, tempdir};
-use crate::prometheus::{RULE_FILE, Webhook, load_yaml, repo_path};
+use crate::prometheus::{RULE_FILE, load_yaml, repo_path};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -82,24 +82,6 @@ pub fn compressed_rules(dir: &Path) -> PathBuf {
     let path = dir.join("rules.json");
     std::fs::write(&path, doc.to_string()).unwrap();
     path
-}
-
-/// The shipped Alertmanager config with short waits and every notifying receiver pointed at
-/// the webhook (no templates: the webhook gets the raw alerts). Routes and inhibit rules
-/// are the shipped ones.
-pub fn alertmanager_config(webhook: &Webhook) -> String {
-    let mut doc = load_yaml(&repo_path("alertmanager/alertmanager.yml"));
-    doc.as_object_mut().unwrap().remove("templates");
-    doc["route"]["group_wait"] = Value::from("3s");
-    doc["route"]["group_interval"] = Value::from("2s");
-    for receiver in doc["receivers"].as_array_mut().unwrap() {
-        let name = receiver["name"].clone();
-        if receiver.as_object().unwrap().len() > 1 {
-            *receiver =
-                serde_json::json!({"name": name, "webhook_configs": [{"url": webhook.url()}]});
-        }
-    }
-    doc.to_string()
 }
 
 /// A real app process: PHP's built-in web server on `port`, answering `ok` on every path,
