@@ -179,16 +179,16 @@ fn app_crashed() -> Case {
     }
 }
 
-/// A deploy restarts the app, which refuses connections for 3 seconds (30 s in real time)
-/// while it boots, then answers: nothing pages.
-fn deploy_restart() -> Case {
+/// A PHP app behind nginx, and an exporter following nginx's error log, checking the app's
+/// port and probing the site: the stack of the app-lifecycle scenarios.
+fn proxied_app(name: &str) -> (App, u16, Nginx, u16, Exporter) {
     let app_port = free_port();
     let app = App::start(app_port, Duration::ZERO);
     common::wait_for_port(app_port, Duration::from_secs(10));
     let port = free_port();
     let nginx = Nginx::start(
         &site(
-            "deploy_restart",
+            name,
             port,
             &format!("location / {{ proxy_pass http://127.0.0.1:{app_port}; }}"),
         ),
@@ -199,6 +199,13 @@ fn deploy_restart() -> Case {
          probes:\n  - {{name: site, url: 'http://127.0.0.1:{port}/', interval: 1s, timeout: 2s}}\n{MODULES}",
         err = error_log(&nginx),
     ));
+    (app, app_port, nginx, port, exporter)
+}
+
+/// A deploy restarts the app, which refuses connections for 3 seconds (30 s in real time)
+/// while it boots, then answers: nothing pages.
+fn deploy_restart() -> Case {
+    let (app, app_port, nginx, port, exporter) = proxied_app("deploy_restart");
     Case {
         name: "deploy_restart",
         port,
@@ -651,23 +658,7 @@ impl Drop for CrashLoop {
 /// `for:`, but the probe flaps (a ticket) and the refused connections never stop long
 /// enough, so the refused-connection alert pages.
 fn crash_loop() -> Case {
-    let app_port = free_port();
-    let app = App::start(app_port, Duration::ZERO);
-    common::wait_for_port(app_port, Duration::from_secs(10));
-    let port = free_port();
-    let nginx = Nginx::start(
-        &site(
-            "crash_loop",
-            port,
-            &format!("location / {{ proxy_pass http://127.0.0.1:{app_port}; }}"),
-        ),
-        port,
-    );
-    let exporter = Exporter::start(&format!(
-        "logs:\n{err}upstreams:\n  - {{address: '127.0.0.1:{app_port}', timeout: 500ms}}\n\
-         probes:\n  - {{name: site, url: 'http://127.0.0.1:{port}/', interval: 1s, timeout: 2s}}\n{MODULES}",
-        err = error_log(&nginx),
-    ));
+    let (app, app_port, nginx, port, exporter) = proxied_app("crash_loop");
     Case {
         name: "crash_loop",
         port,
