@@ -36,6 +36,34 @@ fn fast_rules(dir: &std::path::Path) -> PathBuf {
     path
 }
 
+/// A real Alertmanager (shipped routes and inhibitions, delivering to a webhook) and a real
+/// Prometheus (the fast copy of the rules) scraping the exporter on `port`.
+struct Alerting {
+    prom: Prometheus,
+    am: Alertmanager,
+    webhook: Webhook,
+    _rules: tempfile::TempDir,
+}
+
+impl Alerting {
+    fn start(port: u16) -> Alerting {
+        let webhook = Webhook::start();
+        let am = Alertmanager::start(&alertmanager_config(&webhook));
+        let rules = common::tempdir();
+        let prom = Prometheus::start(
+            &[("gateway", format!("127.0.0.1:{port}"))],
+            &[fast_rules(rules.path())],
+            Some(am.port),
+        );
+        Alerting {
+            prom,
+            am,
+            webhook,
+            _rules: rules,
+        }
+    }
+}
+
 /// Alert names in the notifications delivered to `receiver` (any receiver when None).
 fn notified(webhook: &Webhook, receiver: Option<&str>) -> BTreeSet<String> {
     webhook
@@ -196,15 +224,12 @@ gateway_probe_success{target=\"docs\",path=\"public\"} 0
 gateway_probe_failure_info{target=\"docs\",path=\"public\",reason=\"http_status\",layer=\"proxy\",vendor=\"nginx\",code=\"503\"} 1
 ";
     let exposition = Exposition::start(SERIES);
-    let webhook = Webhook::start();
-    let am = Alertmanager::start(&alertmanager_config(&webhook));
-    let dir = common::tempdir();
-    let rules = fast_rules(dir.path());
-    let prom = Prometheus::start(
-        &[("gateway", format!("127.0.0.1:{}", exposition.port))],
-        &[rules],
-        Some(am.port),
-    );
+    let Alerting {
+        prom,
+        am,
+        webhook,
+        _rules,
+    } = Alerting::start(exposition.port);
     assert_pages_once(
         &prom,
         &am,
@@ -246,15 +271,12 @@ fn a_refused_upstream_pages_once_with_its_runbook() {
         acc = access_log.display(),
     );
     let exporter = Exporter::start(&config);
-    let webhook = Webhook::start();
-    let am = Alertmanager::start(&alertmanager_config(&webhook));
-    let dir = common::tempdir();
-    let rules = fast_rules(dir.path());
-    let prom = Prometheus::start(
-        &[("gateway", format!("127.0.0.1:{}", exporter.port))],
-        &[rules],
-        Some(am.port),
-    );
+    let Alerting {
+        prom,
+        am,
+        webhook,
+        _rules,
+    } = Alerting::start(exporter.port);
     assert_pages_once(
         &prom,
         &am,
@@ -353,15 +375,12 @@ fn maintenance_silences_the_503_it_serves() {
         flag = flag.display()
     );
     let exporter = Exporter::start(&config);
-    let webhook = Webhook::start();
-    let am = Alertmanager::start(&alertmanager_config(&webhook));
-    let dir = common::tempdir();
-    let rules = fast_rules(dir.path());
-    let prom = Prometheus::start(
-        &[("gateway", format!("127.0.0.1:{}", exporter.port))],
-        &[rules],
-        Some(am.port),
-    );
+    let Alerting {
+        prom,
+        am,
+        webhook,
+        _rules,
+    } = Alerting::start(exporter.port);
     assert_pages_once(&prom, &am, &webhook, &[], &["GatewayProbe5xx"], || {});
     assert!(
         prom.firing()

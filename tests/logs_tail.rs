@@ -282,17 +282,24 @@ fn globs_gain_files_and_late_files_are_read_from_their_start() {
     );
 }
 
-#[test]
-fn a_checkpoint_continues_where_the_last_run_stopped() {
-    let dir = tempdir();
-    let log = dir.path().join("app.log");
-    let state = dir.path().join("state");
+/// A log `app.log` holding one line, followed with offsets checkpointed in `state/`:
+/// (log, state dir, config).
+fn checkpointed_log(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let log = dir.join("app.log");
+    let state = dir.join("state");
     std::fs::write(&log, line(0)).unwrap();
     let config = format!(
         "logs:\n  - {{path: {}, format: nginx_error, name: app}}\nlog_settings: {{poll_interval: 20ms, state_dir: {}}}\n",
         log.display(),
         state.display()
     );
+    (log, state, config)
+}
+
+#[test]
+fn a_checkpoint_continues_where_the_last_run_stopped() {
+    let dir = tempdir();
+    let (log, state, config) = checkpointed_log(dir.path());
     let first = Exporter::start(&config);
     eventually(Duration::from_secs(5), "followed", || {
         (sum(
@@ -332,14 +339,7 @@ fn a_checkpoint_continues_where_the_last_run_stopped() {
 #[test]
 fn a_clean_shutdown_saves_the_offsets() {
     let dir = tempdir();
-    let log = dir.path().join("app.log");
-    let state = dir.path().join("state");
-    std::fs::write(&log, line(0)).unwrap();
-    let config = format!(
-        "logs:\n  - {{path: {}, format: nginx_error, name: app}}\nlog_settings: {{poll_interval: 20ms, state_dir: {}}}\n",
-        log.display(),
-        state.display()
-    );
+    let (log, _, config) = checkpointed_log(dir.path());
     let first = Exporter::start(&config);
     let mut f = append(&log);
     for n in 1..=10 {
