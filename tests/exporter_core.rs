@@ -282,6 +282,10 @@ fn config_check_reports_file_line_and_column() {
             "invalid HTTP method",
         ),
         ("modules:\n  m: {prober: dns}\n", "not supported"),
+        (
+            "modules:\n  m:\n    prober: http\n    http:\n      fail_if_body_matches_regexp: ['(']\n",
+            "invalid regexp",
+        ),
         ("probes: [\n", "line"),
         ("bogus_section: 1\n", "bogus_section"),
     ];

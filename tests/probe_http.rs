@@ -341,3 +341,39 @@ fn https_reports_certificate_expiry_and_tls_version() {
         (503, "proxy", "nginx", "http_status")
     );
 }
+
+#[test]
+fn body_checks_fail_with_body_mismatch() {
+    let port = free_port();
+    let _nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"all systems fine\\n\"; }} }}"
+        ),
+        port,
+    );
+    let exporter = Exporter::start(
+        "modules:\n\
+         \x20 wants_fine: {prober: http, http: {fail_if_body_not_matches_regexp: ['systems? fine']}}\n\
+         \x20 wants_down: {prober: http, http: {fail_if_body_not_matches_regexp: ['down']}}\n\
+         \x20 hates_fine: {prober: http, http: {fail_if_body_matches_regexp: ['fi+ne']}}\n\
+         probe_endpoint:\n  allowed_targets: ['127.0.0.1']\n",
+    );
+    let target = format!("http://127.0.0.1:{port}/");
+    for (module, reason, success) in [
+        ("wants_fine", "", 1.0),
+        ("wants_down", "body_mismatch", 0.0),
+        ("hates_fine", "body_mismatch", 0.0),
+    ] {
+        let (text, code, _, _, got, ok) = probe(&exporter, &target, module);
+        assert_eq!(
+            (code, got.as_str(), ok),
+            (200, reason, success),
+            "{module}: {text}"
+        );
+        assert_eq!(
+            sample_value(&text, "probe_failed_due_to_regex", &[]),
+            Some(1.0 - success),
+            "{module}"
+        );
+    }
+}

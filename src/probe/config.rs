@@ -43,10 +43,11 @@ pub struct HttpSettings {
     #[serde(default)]
     pub body_contains: Option<String>,
     /// Regexps in blackbox's spelling: fail when the body matches / does not match.
-    #[serde(default)]
-    pub fail_if_body_matches_regexp: Vec<String>,
-    #[serde(default)]
-    pub fail_if_body_not_matches_regexp: Vec<String>,
+    /// Compiled once, when the config is read: a bad pattern is a config error.
+    #[serde(default, deserialize_with = "regexes")]
+    pub fail_if_body_matches_regexp: Vec<regex::Regex>,
+    #[serde(default, deserialize_with = "regexes")]
+    pub fail_if_body_not_matches_regexp: Vec<regex::Regex>,
     /// Bytes of body read at most; the rest is not downloaded.
     #[serde(default = "default_body_limit")]
     pub body_size_limit: usize,
@@ -113,13 +114,6 @@ impl HttpSettings {
                 bail!("valid_status_codes: {code} is not an HTTP status code");
             }
         }
-        for re in self
-            .fail_if_body_matches_regexp
-            .iter()
-            .chain(&self.fail_if_body_not_matches_regexp)
-        {
-            regex::Regex::new(re).map_err(|e| anyhow::anyhow!("invalid regexp {re:?}: {e}"))?;
-        }
         for (name, value) in &self.headers {
             hyper::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| anyhow::anyhow!("invalid header name {name:?}"))?;
@@ -140,6 +134,16 @@ impl HttpSettings {
             self.valid_status_codes.contains(&code)
         }
     }
+}
+
+fn regexes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<regex::Regex>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|re| {
+            regex::Regex::new(re)
+                .map_err(|e| serde::de::Error::custom(format!("invalid regexp {re:?}: {e}")))
+        })
+        .collect()
 }
 
 pub fn http_method(text: &str) -> Option<hyper::Method> {

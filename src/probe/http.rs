@@ -242,16 +242,14 @@ fn body_passes(body: &[u8], settings: &HttpSettings) -> bool {
     {
         return false;
     }
-    // Patterns were validated with the config; one that no longer compiles fails closed.
-    let matches = |re: &String| regex::Regex::new(re).map(|r| r.is_match(&text));
-    settings
+    !settings
         .fail_if_body_matches_regexp
         .iter()
-        .all(|re| matches(re) == Ok(false))
+        .any(|re| re.is_match(&text))
         && settings
             .fail_if_body_not_matches_regexp
             .iter()
-            .all(|re| matches(re) == Ok(true))
+            .all(|re| re.is_match(&text))
 }
 
 #[allow(clippy::too_many_arguments)]
