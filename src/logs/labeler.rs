@@ -335,9 +335,9 @@ impl Sink for Labeler {
 
 #[cfg(test)]
 mod tests {
-    use super::super::interner::OVERFLOW;
     use super::*;
     use crate::base::exposition::{Format, encode_registry};
+    use crate::logs::OVERFLOW;
     use prometheus_client::registry::Registry;
 
     #[test]

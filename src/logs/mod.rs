@@ -315,15 +315,28 @@ mod tests {
         let metrics = Arc::new(LogMetrics::register(&mut registry));
         let rt = LogRuntime::new(metrics.clone());
         let tasks = rt.start(&logs, &settings);
-        std::fs::write(&path, "2026/11/22 00:00:00 [error] 1#1: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://10.0.0.9:80/\"\n").unwrap();
-        let mut text = String::new();
-        for _ in 0..500 {
-            text = encode_registry(&registry, Format::Text004);
-            if text.contains("gateway_upstream_errors_total{log=\"gone\"") {
-                break;
+        let scrape_until = |want: &'static str| {
+            let registry = &registry;
+            async move {
+                for _ in 0..500 {
+                    let text = encode_registry(registry, Format::Text004);
+                    if text.contains(want) {
+                        return text;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                panic!("never saw {want}");
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        };
+        // The follower starts at the end of the file: write only once it follows it.
+        scrape_until("gateway_log_files_followed{log=\"gone\"} 1").await;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"2026/11/22 00:00:00 [error] 1#1: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://10.0.0.9:80/\"\n")
+            .unwrap();
+        let text = scrape_until("gateway_upstream_errors_total{log=\"gone\"").await;
         assert!(
             text.contains("gateway_server_events_total{log=\"gone\",event=\"reload\"} 0"),
             "{text}"

@@ -272,6 +272,7 @@ mod tests {
         let path = dir.path().join("full.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         // Listening again sets the backlog: the smallest one fills after a connection or two.
+        // SAFETY: listen(2) on a descriptor the listener owns and keeps open.
         assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
         let address = Address::Unix(path);
         let mut held = Vec::new();

@@ -203,7 +203,7 @@ mod tests {
                 .unwrap()
                 .ends_with("www.conf")
         );
-        super::super::config::validate(super::super::WorkerSections {
+        crate::workers::config::validate(crate::workers::WorkerSections {
             pools: &workers,
             upstreams: &[],
             maintenance_files: &[],

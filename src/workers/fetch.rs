@@ -83,7 +83,7 @@ pub async fn fastcgi_get(
     bounded(address, timeout, move |mut stream| async move {
         let response = fastcgi::exchange(&mut stream, path, query, BODY_CAP)
             .await
-            .map_err(|e| Down::new(DownReason::InvalidResponse, e))?;
+            .map_err(|e| Down::new(DownReason::InvalidResponse, e.to_string()))?;
         check_status(response.status, &response.body)?;
         // FPM refuses some requests with a body of "Access denied." and no Status header.
         if response.body.starts_with(b"Access denied") {
