@@ -142,7 +142,7 @@ http {{
         save("nginx", "503-own", src + " (return 503, the page limit_req also uses)", "proxy nginx", fetch(port, "/unavailable"))
         save("nginx", "500-own", src + " (return 500)", "proxy nginx", fetch(port, "/internal"))
         save("nginx", "502-server-tokens-off", src + " (server_tokens off)", "proxy nginx", fetch(port, "/tokens-off"))
-        save("nginx", "502-head", src + " (HEAD: headers only, no page to recognise)", "app unknown", fetch(port, "/refused", "HEAD"))
+        save("nginx", "502-head", src + " (HEAD: headers only, no page to recognise)", "unknown unknown", fetch(port, "/refused", "HEAD"))
     finally:
         stop(proc)
 
