@@ -631,8 +631,7 @@ mod tests {
     /// headers with a recognised page give that page's vendor.
     #[test]
     fn a_recognised_page_outranks_the_headers() {
-        let nginx_page = std::fs::read(samples_dir().join("nginx/502-refused.http")).unwrap();
-        let nginx_page = read_sample_bytes(&nginx_page);
+        let nginx_page = read_sample(&samples_dir().join("nginx/502-refused.http")).body;
         for (name, value) in [
             ("server", "awselb/2.0"),
             ("x-envoy-overloaded", "true"),
@@ -646,12 +645,6 @@ mod tests {
             let headers_only = classify(502, &headers, b"");
             assert_ne!(headers_only.vendor, Vendor::Nginx, "{name}");
         }
-    }
-
-    /// The body of a sample file, past its comment, status and header lines.
-    fn read_sample_bytes(raw: &[u8]) -> Vec<u8> {
-        let text = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        raw[text + 4..].to_vec()
     }
 
     #[test]
