@@ -3,7 +3,8 @@
 use super::address::{Address, Down, DownReason, check_upstream};
 use super::config::{MaintenanceFile, UpstreamConfig, WorkerKind, WorkerSections};
 use super::metrics::{
-    ALL_REASONS, MaintenanceLabels, UpstreamLabels, UpstreamReasonLabels, WorkerMetrics, set_opt,
+    ALL_REASONS, MaintenanceLabels, PoolUpstreamLabels, UpstreamInfoLabels, UpstreamLabels,
+    UpstreamReasonLabels, WorkerMetrics, set_opt,
 };
 use super::pool::{FileCache, Pool, read_files};
 use super::sockdiag;
@@ -24,11 +25,33 @@ pub fn collectors(
     metrics.clear();
     let mut out: Vec<Arc<dyn ScrapeCollector>> = Vec::new();
     if !sections.pools.is_empty() {
-        let pools = sections.pools.iter().map(Pool::new).collect();
+        let pools: Vec<Pool> = sections.pools.iter().map(Pool::new).collect();
+        for pool in &pools {
+            if let Some(upstream) = pool.upstream_label() {
+                metrics
+                    .info
+                    .get_or_create(&PoolUpstreamLabels {
+                        pool: pool.labels.pool.clone(),
+                        kind: pool.labels.kind.clone(),
+                        upstream,
+                    })
+                    .set(1);
+            }
+        }
         out.push(Arc::new(WorkersCollector {
             pools,
             metrics: metrics.clone(),
         }));
+    }
+    for u in sections.upstreams {
+        metrics
+            .upstream_info
+            .get_or_create(&UpstreamInfoLabels {
+                upstream: u.label().to_string(),
+                address: u.address.clone(),
+                group: u.group.clone().unwrap_or_default(),
+            })
+            .set(1);
     }
     if !sections.upstreams.is_empty() || discovered.is_some() {
         out.push(Arc::new(UpstreamsCollector {
@@ -162,6 +185,7 @@ impl UpstreamsCollector {
             address,
             name: None,
             timeout: None,
+            group: None,
         }));
         all
     }

@@ -136,6 +136,10 @@ pub struct UpstreamConfig {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::base::duration::deserialize_opt")]
     pub timeout: Option<Duration>,
+    /// The upstream group (nginx `upstream` block, HAProxy backend) this server belongs to,
+    /// as the logs name the group: lets "no live upstreams" be matched to its servers.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl UpstreamConfig {
@@ -320,7 +324,7 @@ mod tests {
              - {kind: nginx, address: 'http://127.0.0.1/nginx_status'}\n\
              - {kind: uwsgi, address: '127.0.0.1:1717'}\n\
              - {kind: socket, address: /run/gunicorn.sock, name: app}\n\
-             upstreams:\n- {address: '127.0.0.1:8080'}\n- {address: /run/app.sock, name: app, timeout: 500ms}\n\
+             upstreams:\n- {address: '127.0.0.1:8080'}\n- {address: /run/app.sock, name: app, timeout: 500ms, group: backend_app}\n\
              maintenance_files: [/var/www/.maintenance, {path: /srv/shop/.flag, vhost: shop.example, target: shop, max_duration: 30m}]\n",
         )
         .unwrap();
@@ -328,6 +332,7 @@ mod tests {
         assert_eq!(config.workers[6].pool(), "app");
         assert_eq!(config.workers[5].pool(), "127.0.0.1:1717");
         assert_eq!(config.upstreams[1].label(), "app");
+        assert_eq!(config.upstreams[1].group.as_deref(), Some("backend_app"));
         let flags = &config.maintenance_files;
         assert_eq!(flags[0].max_duration, Duration::from_secs(7200));
         assert_eq!(flags[0].vhost, None);

@@ -76,9 +76,25 @@ pub struct MaintenanceLabels {
     pub target: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolUpstreamLabels {
+    pub pool: String,
+    pub kind: String,
+    pub upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamInfoLabels {
+    pub upstream: String,
+    pub address: String,
+    pub group: String,
+}
+
 families! {
     /// The worker families, registered once.
     pub struct WorkerMetrics {
+        info: Family<PoolUpstreamLabels, Gauge> = ("worker_info", None,
+            "Constant 1 per pool with a listen socket: the socket as the web server's logs name the upstream"),
         up: Family<PoolLabels, Gauge> = ("worker_up", None,
             "1 when the worker pool's status scrape worked"),
         down: Family<PoolReasonLabels, Gauge> = ("worker_down_info", None,
@@ -101,6 +117,8 @@ families! {
             "How long the pool's status scrape took (a stall is saturation)"),
         upstream_up: Family<UpstreamLabels, Gauge> = ("upstream_up", None,
             "1 when a connect to the upstream succeeded"),
+        upstream_info: Family<UpstreamInfoLabels, Gauge> = ("upstream_info", None,
+            "Constant 1 per configured upstream: its address and the group it belongs to"),
         upstream_down: Family<UpstreamReasonLabels, Gauge> = ("upstream_down_info", None,
             "1 while the upstream refuses connections, with the reason"),
         maintenance: Family<PathLabels, Gauge> = ("maintenance_mode", None,
@@ -117,6 +135,7 @@ families! {
 impl WorkerMetrics {
     /// Forget every series: a new config starts from what its collectors find.
     pub fn clear(&self) {
+        self.info.clear();
         self.up.clear();
         self.down.clear();
         self.workers.clear();
@@ -128,6 +147,7 @@ impl WorkerMetrics {
         self.slow_requests.clear();
         self.status_duration.clear();
         self.upstream_up.clear();
+        self.upstream_info.clear();
         self.upstream_down.clear();
         self.maintenance.clear();
         self.maintenance_info.clear();

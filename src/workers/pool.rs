@@ -110,6 +110,15 @@ impl Pool {
         }
     }
 
+    /// The listen socket as nginx and Apache name the upstream in their logs
+    /// (`unix:/run/php/www.sock`, `127.0.0.1:9000`).
+    pub fn upstream_label(&self) -> Option<String> {
+        match self.listen.as_ref()? {
+            ListenAddr::Unix(path) => Some(format!("unix:{}", path.display())),
+            ListenAddr::Tcp(addr) => Some(addr.to_string()),
+        }
+    }
+
     /// Why a socket the kernel does not list as listening is down, as a client would see it.
     pub fn not_listening(&self) -> Down {
         match &self.address {
