@@ -81,6 +81,15 @@ fn default_max_values() -> usize {
 fn default_max_line() -> usize {
     1 << 20
 }
+fn default_max_label_bytes() -> usize {
+    128
+}
+fn default_max_series() -> usize {
+    10_000
+}
+fn default_label_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
 
 /// The `log_settings:` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -101,6 +110,31 @@ pub struct LogSettings {
     /// Longer lines are skipped and counted as `line_too_long`.
     #[serde(default = "default_max_line")]
     pub max_line_bytes: usize,
+    /// Label values longer than this are cut (at a character boundary) and end with `…`.
+    #[serde(default = "default_max_label_bytes")]
+    pub max_label_bytes: usize,
+    /// Series per family and log with label values from the log; beyond, new label sets fold
+    /// into `__overflow__` (counted as `label="series"`).
+    #[serde(default = "default_max_series")]
+    pub max_series_per_family: usize,
+    /// A vhost or upstream not seen for this long gives its slot and its series back.
+    #[serde(
+        default = "default_label_ttl",
+        deserialize_with = "crate::base::duration::deserialize"
+    )]
+    pub label_value_ttl: Duration,
+}
+
+impl LogSettings {
+    /// The bounds of one log's labeler.
+    pub fn limits(&self) -> super::labeler::Limits {
+        super::labeler::Limits {
+            values: self.max_label_values,
+            value_bytes: self.max_label_bytes,
+            series: self.max_series_per_family,
+            ttl: u32::try_from(self.label_value_ttl.as_secs()).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl Default for LogSettings {
@@ -110,6 +144,9 @@ impl Default for LogSettings {
             poll_interval: default_poll(),
             max_label_values: default_max_values(),
             max_line_bytes: default_max_line(),
+            max_label_bytes: default_max_label_bytes(),
+            max_series_per_family: default_max_series(),
+            label_value_ttl: default_label_ttl(),
         }
     }
 }
@@ -132,6 +169,11 @@ pub fn validate(logs: &[LogConfig], settings: &LogSettings) -> Result<()> {
     if s.max_label_values == 0 || s.max_line_bytes < 1024 || s.poll_interval.is_zero() {
         bail!(
             "log_settings: max_label_values must be > 0, max_line_bytes >= 1024, poll_interval > 0"
+        );
+    }
+    if s.max_label_bytes < 16 || s.max_series_per_family == 0 || s.label_value_ttl.as_secs() < 1 {
+        bail!(
+            "log_settings: max_label_bytes must be >= 16, max_series_per_family > 0, label_value_ttl >= 1s"
         );
     }
     Ok(())

@@ -1,5 +1,10 @@
 //! The [`Sink`] of one log: turns parser output into label sets of the log families.
 //! Handles are cached per interned label values, so a line costs hash lookups only.
+//!
+//! Everything here is bounded, whatever the log says: label values by count and length
+//! ([`Interner`]), series by count per family ([`Limits::series`]), and a value not seen for
+//! [`Limits::ttl`] gives its slot and its series back, so values that arrive later are not
+//! hidden behind `__overflow__` for ever.
 
 use super::cause::{Cause, Event};
 use super::interner::{FxMap, Interned, Interner, OVERFLOWED};
@@ -12,6 +17,7 @@ use crate::base::clock::unix_now;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Per-log counts kept locally and added to the families once per batch.
 #[derive(Default)]
@@ -22,7 +28,23 @@ struct Batch {
     bytes: u64,
 }
 
-/// A label-value series a labeler created, dropped with its log.
+/// The bounds of one log's label values and series (`log_settings`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Distinct values per label.
+    pub values: usize,
+    /// Bytes per label value (longer ones are cut and marked).
+    pub value_bytes: usize,
+    /// Series per family with label values from the log.
+    pub series: usize,
+    /// Seconds a value may go unseen before its slot and series are freed.
+    pub ttl: u32,
+}
+
+/// `u` of a series without an upstream label.
+const NO_UPSTREAM: u32 = u32::MAX - 1;
+
+/// A label-value series a labeler created, dropped with its log or its values.
 enum Series {
     Error(ErrorLabels),
     Response(ResponseLabels),
@@ -30,15 +52,35 @@ enum Series {
     Try(TryLabels),
 }
 
+impl Series {
+    /// Index into `Labeler::series_count`.
+    fn family(&self) -> usize {
+        match self {
+            Series::Error(_) => 0,
+            Series::Response(_) => 1,
+            Series::Time(_) => 2,
+            Series::Try(_) => 3,
+        }
+    }
+}
+
+/// A series with the interned ids of its vhost and upstream.
+struct Created {
+    v: u32,
+    u: u32,
+    series: Series,
+}
+
 /// The [`Sink`] of one log.
 pub struct Labeler {
     log: String,
     m: Arc<LogMetrics>,
+    limits: Limits,
     vhosts: Interner,
     upstreams: Interner,
     errors: FxMap<(u8, u32, u32), Counter>,
-    /// The same counters keyed by the raw bytes, for values under the cap.
-    raw_errors: FxMap<Box<[u8]>, Counter>,
+    /// The same counters keyed by the raw bytes, for values under the caps.
+    raw_errors: FxMap<Box<[u8]>, (Counter, u32, u32)>,
     scratch: Vec<u8>,
     responses: FxMap<(u32, u16), Counter>,
     times: FxMap<u32, Histogram>,
@@ -49,16 +91,21 @@ pub struct Labeler {
     /// Line-level problems already logged (each kind is logged once per log).
     warned: Vec<&'static str>,
     /// Every series of the label-value families this log created (bounded by the caps).
-    created: Vec<Series>,
+    created: Vec<Created>,
+    /// Live series per family (see [`Series::family`]), overflow series not counted.
+    series_count: [usize; 4],
+    started: Instant,
+    last_sweep: u32,
 }
 
 impl Labeler {
-    pub fn new(log: &str, cap: usize, m: Arc<LogMetrics>) -> Labeler {
+    pub fn new(log: &str, limits: Limits, m: Arc<LogMetrics>) -> Labeler {
         Labeler {
             log: log.to_string(),
             m,
-            vhosts: Interner::new(cap),
-            upstreams: Interner::new(cap),
+            limits,
+            vhosts: Interner::new(limits.values, limits.value_bytes),
+            upstreams: Interner::new(limits.values, limits.value_bytes),
             errors: FxMap::default(),
             raw_errors: FxMap::default(),
             scratch: Vec::new(),
@@ -70,6 +117,9 @@ impl Labeler {
             emitted: false,
             warned: Vec::new(),
             created: Vec::new(),
+            series_count: [0; 4],
+            started: Instant::now(),
+            last_sweep: 0,
         }
     }
 
@@ -79,10 +129,9 @@ impl Labeler {
 
     pub fn upstreams(&self) -> impl Iterator<Item = String> + '_ {
         self.upstreams
-            .names
-            .iter()
-            .filter(|n| n.as_str() != "-" && !n.is_empty())
-            .cloned()
+            .values()
+            .filter(|n| *n != "-")
+            .map(str::to_string)
     }
 
     fn label(&self) -> LogLabel {
@@ -138,18 +187,23 @@ impl Labeler {
 
     /// The log left the config: drop every series it created.
     pub fn forget(&self) {
-        for series in &self.created {
-            match series {
-                Series::Error(l) => self.m.errors.remove(l),
-                Series::Response(l) => self.m.responses.remove(l),
-                Series::Time(l) => self.m.response_time.remove(l),
-                Series::Try(l) => self.m.tries.remove(l),
-            };
+        for c in &self.created {
+            self.remove(&c.series);
         }
         self.m.forget(&self.log);
     }
 
-    /// Add the batched counts to the families.
+    fn remove(&self, series: &Series) {
+        match series {
+            Series::Error(l) => self.m.errors.remove(l),
+            Series::Response(l) => self.m.responses.remove(l),
+            Series::Time(l) => self.m.response_time.remove(l),
+            Series::Try(l) => self.m.tries.remove(l),
+        };
+    }
+
+    /// Add the batched counts to the families; now and then, free the values not seen
+    /// for the ttl.
     pub fn flush(&mut self, files_followed: usize) {
         let l = self.label();
         let b = std::mem::take(&mut self.batch);
@@ -170,6 +224,42 @@ impl Labeler {
         if b.bytes > 0 {
             self.m.last_read.get_or_create(&l).set(unix_now());
         }
+        let now = u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX);
+        self.sweep(now);
+    }
+
+    /// Advance the clock to `now` (seconds since start) and free the values unseen for the
+    /// ttl, with their cached handles and their series. Checked at most every ttl/10 (60 s
+    /// at most), so a busy log pays for it rarely.
+    fn sweep(&mut self, now: u32) {
+        self.vhosts.tick(now);
+        self.upstreams.tick(now);
+        let every = (self.limits.ttl / 10).clamp(1, 60);
+        if now.saturating_sub(self.last_sweep) < every {
+            return;
+        }
+        self.last_sweep = now;
+        let vhosts = self.vhosts.expire(self.limits.ttl);
+        let upstreams = self.upstreams.expire(self.limits.ttl);
+        if vhosts.is_empty() && upstreams.is_empty() {
+            return;
+        }
+        let gone = |v: u32, u: u32| vhosts.contains(&v) || upstreams.contains(&u);
+        self.errors.retain(|k, _| !gone(k.1, k.2));
+        self.raw_errors.retain(|_, c| !gone(c.1, c.2));
+        self.responses.retain(|k, _| !gone(k.0, NO_UPSTREAM));
+        self.times.retain(|v, _| !gone(*v, NO_UPSTREAM));
+        self.tries.retain(|k, _| !gone(k.0, k.1));
+        let (expired, kept): (Vec<Created>, Vec<Created>) = std::mem::take(&mut self.created)
+            .into_iter()
+            .partition(|c| gone(c.v, c.u));
+        for c in &expired {
+            self.remove(&c.series);
+            if !all_overflow(c.v, c.u) {
+                self.series_count[c.series.family()] -= 1;
+            }
+        }
+        self.created = kept;
     }
 
     fn vhost(&mut self, v: &[u8]) -> u32 {
@@ -182,7 +272,7 @@ impl Labeler {
         self.resolve(r, "upstream")
     }
 
-    fn resolve(&mut self, r: Interned, label: &str) -> u32 {
+    fn resolve(&mut self, r: Interned, label: &'static str) -> u32 {
         match r {
             Interned::Id(id) => id,
             Interned::New(id, valid) => {
@@ -192,17 +282,45 @@ impl Labeler {
                 id
             }
             Interned::Overflow => {
-                self.m
-                    .overflow
-                    .get_or_create(&OverflowLabels {
-                        log: self.log.clone(),
-                        label: label.into(),
-                    })
-                    .inc();
+                self.overflow(label);
                 OVERFLOWED
             }
         }
     }
+
+    fn overflow(&self, label: &'static str) {
+        self.m
+            .overflow
+            .get_or_create(&OverflowLabels {
+                log: self.log.clone(),
+                label: label.into(),
+            })
+            .inc();
+    }
+
+    /// The ids a new series of `family` may have: its own while the family is under its
+    /// series cap, else the overflow values (counted as `label="series"`).
+    fn admit(&mut self, family: usize, v: u32, u: u32) -> (u32, u32) {
+        if all_overflow(v, u) {
+            return (v, u);
+        }
+        if self.series_count[family] < self.limits.series {
+            self.series_count[family] += 1;
+            return (v, u);
+        }
+        self.overflow("series");
+        let u = if u == NO_UPSTREAM { u } else { OVERFLOWED };
+        (OVERFLOWED, u)
+    }
+
+    fn remember(&mut self, v: u32, u: u32, series: Series) {
+        self.created.push(Created { v, u, series });
+    }
+}
+
+/// A series whose label values are all `__overflow__`: always allowed, never counted.
+fn all_overflow(v: u32, u: u32) -> bool {
+    v == OVERFLOWED && (u == OVERFLOWED || u == NO_UPSTREAM)
 }
 
 fn status_text(status: u16) -> String {
@@ -219,35 +337,47 @@ impl Sink for Labeler {
             .extend_from_slice(&(vhost.len() as u32).to_le_bytes());
         self.scratch.extend_from_slice(vhost);
         self.scratch.extend_from_slice(upstream);
-        if let Some(c) = self.raw_errors.get(self.scratch.as_slice()) {
+        if let Some((c, v, u)) = self.raw_errors.get(self.scratch.as_slice()) {
             c.inc();
+            let (v, u) = (*v, *u);
+            self.vhosts.touch(v);
+            self.upstreams.touch(u);
             return;
         }
         let (v, u) = (self.vhost(vhost), self.upstream(upstream));
-        let key = (cause as u8, v, u);
-        if let Some(c) = self.errors.get(&key) {
-            c.inc();
-            if v != OVERFLOWED && u != OVERFLOWED {
-                self.raw_errors
-                    .insert(self.scratch.as_slice().into(), c.clone());
+        // Raw keys only for values kept whole: a flood of long values sharing a prefix must
+        // not grow this cache.
+        let cacheable = v != OVERFLOWED
+            && u != OVERFLOWED
+            && self.vhosts.fits(vhost)
+            && self.upstreams.fits(upstream);
+        let c = match self.errors.get(&(cause as u8, v, u)) {
+            Some(c) => c.clone(),
+            None => {
+                let (v2, u2) = self.admit(0, v, u);
+                let key = (cause as u8, v2, u2);
+                match self.errors.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let labels = ErrorLabels {
+                            log: self.log.clone(),
+                            vhost: self.vhosts.name(v2).into(),
+                            upstream: self.upstreams.name(u2).into(),
+                            cause: cause.as_str().into(),
+                        };
+                        let c = self.m.errors.get_or_create(&labels).clone();
+                        self.remember(v2, u2, Series::Error(labels));
+                        self.errors.insert(key, c.clone());
+                        c
+                    }
+                }
             }
-            return;
-        }
-        let labels = ErrorLabels {
-            log: self.log.clone(),
-            vhost: self.vhosts.name(v).into(),
-            upstream: self.upstreams.name(u).into(),
-            cause: cause.as_str().into(),
         };
-        let c = self.m.errors.get_or_create(&labels).clone();
-        self.created.push(Series::Error(labels));
         c.inc();
-        if v != OVERFLOWED && u != OVERFLOWED {
-            // Both values are interned (capped), so this map is bounded too.
+        if cacheable && self.errors.contains_key(&(cause as u8, v, u)) {
             self.raw_errors
-                .insert(self.scratch.as_slice().into(), c.clone());
+                .insert(self.scratch.as_slice().into(), (c, v, u));
         }
-        self.errors.insert(key, c);
     }
 
     fn event(&mut self, event: Event) {
@@ -270,34 +400,16 @@ impl Sink for Labeler {
     fn access(&mut self, a: &Access<'_>) {
         self.emitted = true;
         let v = self.vhost(a.vhost);
-        let (log, m, vhosts, created) = (&self.log, &self.m, &self.vhosts, &mut self.created);
-        let vhost = || vhosts.name(v).to_string();
-        self.responses
-            .entry((v, a.status))
-            .or_insert_with(|| {
-                let labels = ResponseLabels {
-                    log: log.clone(),
-                    vhost: vhost(),
-                    status: status_text(a.status),
-                };
-                let c = m.responses.get_or_create(&labels).clone();
-                created.push(Series::Response(labels));
-                c
-            })
-            .inc();
+        // Hot path: one lookup and an increment; the slow paths create (or fold) the series.
+        match self.responses.get(&(v, a.status)) {
+            Some(c) => c.inc(),
+            None => self.new_response(v, a.status).inc(),
+        };
         if let Some(t) = a.upstream_time {
-            self.times
-                .entry(v)
-                .or_insert_with(|| {
-                    let labels = VhostLabels {
-                        log: log.clone(),
-                        vhost: vhost(),
-                    };
-                    let h = m.response_time.get_or_create(&labels).clone();
-                    created.push(Series::Time(labels));
-                    h
-                })
-                .observe(t);
+            match self.times.get(&v) {
+                Some(h) => h.observe(t),
+                None => self.new_time(v).observe(t),
+            }
         }
         if a.upstream_addr.is_empty() || a.upstream_addr == b"-" {
             return;
@@ -308,28 +420,62 @@ impl Sink for Labeler {
                 continue;
             };
             let u = self.upstream(addr);
-            let (log, m, vhosts, upstreams, created) = (
-                &self.log,
-                &self.m,
-                &self.vhosts,
-                &self.upstreams,
-                &mut self.created,
-            );
-            self.tries
-                .entry((v, u, status))
-                .or_insert_with(|| {
-                    let labels = TryLabels {
-                        log: log.clone(),
-                        vhost: vhosts.name(v).into(),
-                        upstream: upstreams.name(u).into(),
-                        status: status_text(status),
-                    };
-                    let c = m.tries.get_or_create(&labels).clone();
-                    created.push(Series::Try(labels));
-                    c
-                })
-                .inc();
+            match self.tries.get(&(v, u, status)) {
+                Some(c) => c.inc(),
+                None => self.new_attempt(v, u, status).inc(),
+            };
         }
+    }
+}
+
+impl Labeler {
+    fn new_response(&mut self, v: u32, status: u16) -> Counter {
+        let (v, _) = self.admit(1, v, NO_UPSTREAM);
+        if let Some(c) = self.responses.get(&(v, status)) {
+            return c.clone();
+        }
+        let labels = ResponseLabels {
+            log: self.log.clone(),
+            vhost: self.vhosts.name(v).into(),
+            status: status_text(status),
+        };
+        let c = self.m.responses.get_or_create(&labels).clone();
+        self.remember(v, NO_UPSTREAM, Series::Response(labels));
+        self.responses.insert((v, status), c.clone());
+        c
+    }
+
+    fn new_time(&mut self, v: u32) -> Histogram {
+        let (v, _) = self.admit(2, v, NO_UPSTREAM);
+        if let Some(h) = self.times.get(&v) {
+            return h.clone();
+        }
+        let labels = VhostLabels {
+            log: self.log.clone(),
+            vhost: self.vhosts.name(v).into(),
+        };
+        let h = self.m.response_time.get_or_create(&labels).clone();
+        self.remember(v, NO_UPSTREAM, Series::Time(labels));
+        self.times.insert(v, h.clone());
+        h
+    }
+
+    /// The counter of one upstream try, for a (vhost, upstream, status) not seen yet.
+    fn new_attempt(&mut self, v: u32, u: u32, status: u16) -> Counter {
+        let (v, u) = self.admit(3, v, u);
+        if let Some(c) = self.tries.get(&(v, u, status)) {
+            return c.clone();
+        }
+        let labels = TryLabels {
+            log: self.log.clone(),
+            vhost: self.vhosts.name(v).into(),
+            upstream: self.upstreams.name(u).into(),
+            status: status_text(status),
+        };
+        let c = self.m.tries.get_or_create(&labels).clone();
+        self.remember(v, u, Series::Try(labels));
+        self.tries.insert((v, u, status), c.clone());
+        c
     }
 }
 
@@ -340,11 +486,155 @@ mod tests {
     use crate::logs::OVERFLOW;
     use prometheus_client::registry::Registry;
 
-    #[test]
-    fn cap_folds_new_values_into_overflow() {
+    fn limits(values: usize) -> Limits {
+        Limits {
+            values,
+            value_bytes: 128,
+            series: 10_000,
+            ttl: 3600,
+        }
+    }
+
+    fn registry() -> (Registry, Arc<LogMetrics>) {
         let mut r = Registry::with_prefix("gateway");
         let m = Arc::new(LogMetrics::register(&mut r));
-        let mut l = Labeler::new("t", 2, m);
+        (r, m)
+    }
+
+    fn sum(text: &str, family: &str, needle: &str) -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(needle))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    }
+
+    #[test]
+    fn hostile_host_headers_stay_bounded() {
+        let (r, m) = registry();
+        let mut l = Labeler::new("t", limits(1000), m);
+        // 3,000 distinct 8 KB Host headers: once 8 MB of /metrics, now cut to 128 bytes each.
+        for i in 0..3000 {
+            let host = format!("{i:05}{}", "x".repeat(8 * 1024));
+            l.access(&Access {
+                vhost: host.as_bytes(),
+                status: 200,
+                ..Access::default()
+            });
+        }
+        let text = encode_registry(&r, Format::Text004);
+        assert!(text.len() < 300 * 1024, "{} bytes", text.len());
+        assert!(
+            text.contains("xxx…\",status=\"200\"} 1"),
+            "cut values are marked"
+        );
+        assert_eq!(
+            sum(
+                &text,
+                "gateway_http_responses_total",
+                "vhost=\"__overflow__\""
+            ),
+            2000.0
+        );
+        assert!(l.raw_errors.is_empty() && l.vhosts.values().count() == 1000);
+    }
+
+    #[test]
+    fn series_per_family_are_capped() {
+        let (r, m) = registry();
+        let mut l = Labeler::new(
+            "t",
+            Limits {
+                series: 3,
+                ..limits(100)
+            },
+            m,
+        );
+        for u in 0..10 {
+            l.error(Cause::Reset, b"v", format!("10.0.0.{u}:80").as_bytes());
+        }
+        let text = encode_registry(&r, Format::Text004);
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("gateway_upstream_errors_total{"))
+                .count(),
+            4,
+            "3 series and the overflow one:\n{text}"
+        );
+        assert_eq!(
+            sum(
+                &text,
+                "gateway_upstream_errors_total",
+                "upstream=\"__overflow__\""
+            ),
+            7.0
+        );
+        assert_eq!(
+            sum(
+                &text,
+                "gateway_log_cardinality_overflow_total",
+                "label=\"series\""
+            ),
+            7.0
+        );
+    }
+
+    #[test]
+    fn values_unseen_for_the_ttl_give_their_slot_to_later_ones() {
+        let (r, m) = registry();
+        let mut l = Labeler::new(
+            "t",
+            Limits {
+                ttl: 100,
+                ..limits(2)
+            },
+            m,
+        );
+        let access = |l: &mut Labeler, vhost: &[u8]| {
+            l.access(&Access {
+                vhost,
+                status: 502,
+                upstream_addr: b"10.0.0.1:80",
+                upstream_status: b"502",
+                upstream_time: Some(0.1),
+            })
+        };
+        access(&mut l, b"old-a");
+        access(&mut l, b"old-b");
+        l.error(Cause::Reset, b"old-a", b"10.0.0.1:80");
+        access(&mut l, b"late"); // over the cap: folded
+        l.sweep(50);
+        access(&mut l, b"old-b"); // still in use
+        l.error(Cause::Reset, b"old-b", b"10.0.0.1:80");
+        l.sweep(120); // old-a unseen for 120 s: freed with its series
+        access(&mut l, b"late");
+        let text = encode_registry(&r, Format::Text004);
+        assert!(!text.contains("old-a"), "{text}");
+        assert_eq!(
+            sum(&text, "gateway_http_responses_total", "vhost=\"old-b\""),
+            2.0
+        );
+        assert_eq!(
+            sum(&text, "gateway_http_responses_total", "vhost=\"late\""),
+            1.0
+        );
+        assert_eq!(
+            sum(&text, "gateway_upstream_errors_total", "vhost=\"old-b\""),
+            1.0
+        );
+        assert_eq!(
+            sum(
+                &text,
+                "gateway_http_responses_total",
+                "vhost=\"__overflow__\""
+            ),
+            1.0
+        );
+    }
+
+    #[test]
+    fn cap_folds_new_values_into_overflow() {
+        let (r, m) = registry();
+        let mut l = Labeler::new("t", limits(2), m);
         for v in ["a", "b", "c", "d", "a"] {
             l.error(Cause::Reset, v.as_bytes(), b"u");
         }
@@ -368,9 +658,8 @@ mod tests {
 
     #[test]
     fn tries_are_zipped_per_upstream() {
-        let mut r = Registry::with_prefix("gateway");
-        let m = Arc::new(LogMetrics::register(&mut r));
-        let mut l = Labeler::new("t", 10, m);
+        let (r, m) = registry();
+        let mut l = Labeler::new("t", limits(10), m);
         l.access(&Access {
             vhost: b"v",
             status: 200,

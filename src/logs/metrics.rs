@@ -73,8 +73,9 @@ pub const READ_ERROR_REASONS: [&str; 5] = [
     "invalid_utf8",
 ];
 
-/// The labels whose values come from outside and are capped.
-pub const CAPPED_LABELS: [&str; 2] = ["vhost", "upstream"];
+/// The `label` values of `gateway_log_cardinality_overflow_total`: the labels whose values
+/// come from outside and are capped, and `series` (the per-family series cap).
+pub const CAPPED_LABELS: [&str; 3] = ["vhost", "upstream", "series"];
 
 /// The buckets of `gateway_upstream_response_time_seconds`.
 #[derive(Clone)]

@@ -138,7 +138,7 @@ impl LogState {
             tail: tail::Tail::new(&log.path, settings.max_line_bytes, resume),
             processor: Processor {
                 parser,
-                labeler: Labeler::new(log.name(), settings.max_label_values, metrics.clone()),
+                labeler: Labeler::new(log.name(), settings.limits(), metrics.clone()),
             },
             checkpoint,
             saved: Vec::new(),
