@@ -421,14 +421,6 @@ mod tests {
             ),
             (
                 &[
-                    "[proxy:error] [pid 1:tid 2] (11)Resource temporarily unavailable: AH02454: FCGI: attempt to connect to Unix domain socket /run/php/x.sock (x:8000) failed",
-                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01079: failed to make connection to backend: x",
-                ],
-                "backlog_full",
-                "unix:/run/php/x.sock",
-            ),
-            (
-                &[
                     "[proxy_fcgi:error] [pid 1:tid 2] (70007)The timeout specified has expired: [client 127.0.0.1:5] AH01075: Error dispatching request to :80: (polling)",
                 ],
                 "timeout",
