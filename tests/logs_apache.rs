@@ -129,8 +129,13 @@ fn added(
 #[test]
 fn each_failure_counts_once_under_the_cause_its_errno_names() {
     let dead = free_port();
-    let (two_a, two_b, mixed_dead, rescued_dead, lone) =
-        (free_port(), free_port(), free_port(), free_port(), free_port());
+    let (two_a, two_b, mixed_dead, rescued_dead, lone) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
     let blackhole = BlackholePort::bind();
     let hang = FakeUpstream::start(Behaviour::Hang);
     let reset = FakeUpstream::start(Behaviour::Reset);
@@ -138,8 +143,9 @@ fn each_failure_counts_once_under_the_cause_its_errno_names() {
     // A TLS alert where a status line should be: no line end before the close.
     let cut_status = FakeUpstream::start(Behaviour::Raw("\x15\x03\x01\x00\x02\x02\x46".into()));
     let cut_headers = FakeUpstream::start(Behaviour::Raw("HTTP/1.1 200 OK\r\nContent-".into()));
-    let bad_header =
-        FakeUpstream::start(Behaviour::Raw("HTTP/1.1 200 OK\r\nno colon\r\n\r\nx".into()));
+    let bad_header = FakeUpstream::start(Behaviour::Raw(
+        "HTTP/1.1 200 OK\r\nno colon\r\n\r\nx".into(),
+    ));
     let long_status = FakeUpstream::start(Behaviour::Raw(format!(
         "HTTP/1.1 200 {}\r\n\r\n",
         "a".repeat(20000)
@@ -245,7 +251,12 @@ ProxyPass /dead balancer://dead/
     // (path, cause, upstream, server_down events): one request each, in this order.
     let table: Vec<(&str, &str, String, f64)> = vec![
         ("/refused", "connect_refused", peer(dead), 0.0),
-        ("/connect-timeout", "connect_timeout", peer(blackhole.port), 0.0),
+        (
+            "/connect-timeout",
+            "connect_timeout",
+            peer(blackhole.port),
+            0.0,
+        ),
         ("/reset", "reset", peer(reset.port), 0.0),
         ("/hang", "timeout", peer(hang.port), 0.0),
         ("/close", "premature_close", peer(close.port), 0.0),
@@ -259,7 +270,12 @@ ProxyPass /dead balancer://dead/
         ("/tls", "ssl_handshake", "-".into(), 0.0),
         ("/dns", "dns", "nosuchhost.invalid".into(), 0.0),
         ("/fcgi-missing", "socket_missing", unix("missing.sock"), 0.0),
-        ("/fcgi-denied", "socket_permission", unix("denied.sock"), 0.0),
+        (
+            "/fcgi-denied",
+            "socket_permission",
+            unix("denied.sock"),
+            0.0,
+        ),
         ("/fcgi-eof", "premature_close", "-".into(), 0.0),
         ("/fcgi-reset", "reset", "-".into(), 0.0),
         ("/fcgi-notfcgi", "invalid_response", "-".into(), 0.0),
@@ -280,15 +296,11 @@ ProxyPass /dead balancer://dead/
     for (path, cause, upstream, events) in &table {
         let status = get(apache.port, path).status;
         statuses.push((*path, status));
-        let (text, now) = eventually(
-            Duration::from_secs(5),
-            &format!("{path} counted"),
-            || {
-                let text = one_shot(&config);
-                let now = errors_by_cause(&text);
-                (now != before).then_some((text, now))
-            },
-        );
+        let (text, now) = eventually(Duration::from_secs(5), &format!("{path} counted"), || {
+            let text = one_shot(&config);
+            let now = errors_by_cause(&text);
+            (now != before).then_some((text, now))
+        });
         let ctx = format!("{path} -> {status}\n{}", apache.error_log_text());
         assert_eq!(
             added(&before, &now),
@@ -302,7 +314,11 @@ ProxyPass /dead balancer://dead/
         );
         assert_eq!(events_now - events_before, *events, "{ctx}");
         assert_eq!(
-            sum(&text, "gateway_log_lines_unrecognised_total", &[("log", "a")]),
+            sum(
+                &text,
+                "gateway_log_lines_unrecognised_total",
+                &[("log", "a")]
+            ),
             0.0,
             "{ctx}"
         );
