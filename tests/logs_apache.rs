@@ -153,6 +153,7 @@ fn each_failure_counts_once_under_the_cause_its_errno_names() {
     let big = FakeUpstream::respond("200 OK", &[&format!("X-Big: {}", "a".repeat(10000))], "x");
     let plain_text = FakeUpstream::start(Behaviour::Greet("not TLS\r\n".into()));
     let healthy = FakeUpstream::respond("200 OK", &[], "ok");
+    let failing = FakeUpstream::respond("500 Internal Server Error", &[], "app error");
 
     let sockets = open_dir();
     let s = sockets.path().display().to_string();
@@ -226,6 +227,11 @@ ProxyPass /rescued balancer://rescued/
   ProxySet forcerecovery=off
 </Proxy>
 ProxyPass /dead balancer://dead/
+<Proxy balancer://failonstatus>
+  BalancerMember http://127.0.0.1:{failing_port}
+  ProxySet failonstatus=500
+</Proxy>
+ProxyPass /failonstatus balancer://failonstatus/
 "#,
         refused = tcp(dead),
         blackhole = tcp(blackhole.port),
@@ -240,6 +246,7 @@ ProxyPass /dead balancer://dead/
         plain_text = plain_text.port,
         reset_port = reset.port,
         healthy_port = healthy.port,
+        failing_port = failing.port,
     );
     let apache = Apache::start(16, &body);
     let config = format!(
@@ -248,71 +255,83 @@ ProxyPass /dead balancer://dead/
     );
     let peer = |port: u16| format!("127.0.0.1:{port}");
     let unix = |name: &str| format!("unix:{s}/{name}");
-    // (path, cause, upstream, server_down events): one request each, in this order.
-    let table: Vec<(&str, &str, String, f64)> = vec![
-        ("/refused", "connect_refused", peer(dead), 0.0),
+    // (path, what it adds to gateway_upstream_errors_total, server_down events): one
+    // request each, in this order.
+    let error = |cause: &str, upstream: String| vec![(cause.to_string(), upstream, 1.0)];
+    let table: Vec<(&str, Vec<(String, String, f64)>, f64)> = vec![
+        ("/refused", error("connect_refused", peer(dead)), 0.0),
         (
             "/connect-timeout",
-            "connect_timeout",
-            peer(blackhole.port),
+            error("connect_timeout", peer(blackhole.port)),
             0.0,
         ),
-        ("/reset", "reset", peer(reset.port), 0.0),
-        ("/hang", "timeout", peer(hang.port), 0.0),
-        ("/close", "premature_close", peer(close.port), 0.0),
-        ("/cut-status", "premature_close", peer(cut_status.port), 0.0),
-        ("/cut-headers", "premature_close", "-".into(), 0.0),
-        ("/head-hang", "timeout", "-".into(), 0.0),
-        ("/head-reset", "reset", "-".into(), 0.0),
-        ("/bad-header", "invalid_response", "-".into(), 0.0),
-        ("/long-status", "invalid_response", "-".into(), 0.0),
-        ("/big", "header_too_big", "-".into(), 0.0),
-        ("/tls", "ssl_handshake", "-".into(), 0.0),
-        ("/dns", "dns", "nosuchhost.invalid".into(), 0.0),
-        ("/fcgi-missing", "socket_missing", unix("missing.sock"), 0.0),
+        ("/reset", error("reset", peer(reset.port)), 0.0),
+        ("/hang", error("timeout", peer(hang.port)), 0.0),
+        ("/close", error("premature_close", peer(close.port)), 0.0),
+        (
+            "/cut-status",
+            error("premature_close", peer(cut_status.port)),
+            0.0,
+        ),
+        ("/cut-headers", error("premature_close", "-".into()), 0.0),
+        ("/head-hang", error("timeout", "-".into()), 0.0),
+        ("/head-reset", error("reset", "-".into()), 0.0),
+        ("/bad-header", error("invalid_response", "-".into()), 0.0),
+        ("/long-status", error("invalid_response", "-".into()), 0.0),
+        ("/big", error("header_too_big", "-".into()), 0.0),
+        ("/tls", error("ssl_handshake", "-".into()), 0.0),
+        ("/dns", error("dns", "nosuchhost.invalid".into()), 0.0),
+        (
+            "/fcgi-missing",
+            error("socket_missing", unix("missing.sock")),
+            0.0,
+        ),
         (
             "/fcgi-denied",
-            "socket_permission",
-            unix("denied.sock"),
+            error("socket_permission", unix("denied.sock")),
             0.0,
         ),
-        ("/fcgi-eof", "premature_close", "-".into(), 0.0),
-        ("/fcgi-reset", "reset", "-".into(), 0.0),
-        ("/fcgi-notfcgi", "invalid_response", "-".into(), 0.0),
-        ("/fcgi-hang", "timeout", "-".into(), 0.0),
+        ("/fcgi-eof", error("premature_close", "-".into()), 0.0),
+        ("/fcgi-reset", error("reset", "-".into()), 0.0),
+        ("/fcgi-notfcgi", error("invalid_response", "-".into()), 0.0),
+        ("/fcgi-hang", error("timeout", "-".into()), 0.0),
         // Both members refuse: one request, its first try's member; two members down.
-        ("/two", "connect_refused", peer(two_a), 2.0),
+        ("/two", error("connect_refused", peer(two_a)), 2.0),
         // The second member resets: still one request, counted at its first try.
-        ("/mixed", "connect_refused", peer(mixed_dead), 1.0),
+        ("/mixed", error("connect_refused", peer(mixed_dead)), 1.0),
         // The second member answers 200: Apache logs nothing that tells this apart from
         // a request that ended there, so the failed try still counts (docs/logs.md).
-        ("/rescued", "connect_refused", peer(rescued_dead), 1.0),
-        ("/dead", "connect_refused", peer(lone), 1.0),
-        ("/dead", "no_live_upstreams", "dead".into(), 0.0),
+        (
+            "/rescued",
+            error("connect_refused", peer(rescued_dead)),
+            1.0,
+        ),
+        ("/dead", error("connect_refused", peer(lone)), 1.0),
+        ("/dead", error("no_live_upstreams", "dead".into()), 0.0),
+        // The member's own 500 puts it in error state: an event, not a failed request.
+        ("/failonstatus", vec![], 1.0),
     ];
-    let mut before = BTreeMap::new();
-    let mut events_before = 0.0;
+    let snapshot = |text: &str| {
+        let events = sum(
+            text,
+            "gateway_server_events_total",
+            &[("log", "a"), ("event", "server_down")],
+        );
+        (errors_by_cause(text), events)
+    };
+    let mut before = (BTreeMap::new(), 0.0);
     let mut statuses = Vec::new();
-    for (path, cause, upstream, events) in &table {
+    for (path, errors, events) in &table {
         let status = get(apache.port, path).status;
         statuses.push((*path, status));
         let (text, now) = eventually(Duration::from_secs(5), &format!("{path} counted"), || {
             let text = one_shot(&config);
-            let now = errors_by_cause(&text);
+            let now = snapshot(&text);
             (now != before).then_some((text, now))
         });
         let ctx = format!("{path} -> {status}\n{}", apache.error_log_text());
-        assert_eq!(
-            added(&before, &now),
-            [(cause.to_string(), upstream.clone(), 1.0)],
-            "{ctx}"
-        );
-        let events_now = sum(
-            &text,
-            "gateway_server_events_total",
-            &[("log", "a"), ("event", "server_down")],
-        );
-        assert_eq!(events_now - events_before, *events, "{ctx}");
+        assert_eq!(added(&before.0, &now.0), *errors, "{ctx}");
+        assert_eq!(now.1 - before.1, *events, "{ctx}");
         assert_eq!(
             sum(
                 &text,
@@ -322,11 +341,11 @@ ProxyPass /dead balancer://dead/
             0.0,
             "{ctx}"
         );
-        (before, events_before) = (now, events_now);
+        before = now;
     }
     // Every request but the rescued one reached the client as a 5xx.
-    let failed: Vec<_> = statuses.iter().filter(|(_, s)| *s >= 500).collect();
-    assert_eq!(failed.len(), table.len() - 1, "{statuses:?}");
+    let failed = statuses.iter().filter(|(_, s)| *s >= 500).count();
+    assert_eq!(failed, table.len() - 1, "{statuses:?}");
     promtool_check_metrics(&one_shot(&config)).unwrap();
     eprintln!("client statuses: {statuses:?}");
 }

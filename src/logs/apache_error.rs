@@ -140,6 +140,9 @@ impl ApacheError {
                 sink.event(Event::ServerDown);
                 self.thread(l.thread).disabled = true;
             }
+            // A member put in error state for its reply (`failonstatus`): the request got
+            // the upstream's own answer.
+            b"AH01174" => sink.event(Event::ServerDown),
             // Precise lines: remembered until the request's closing line.
             b"AH00957" => {
                 let cause = Cause::from_connect_errno(l.errno.unwrap_or(111));
@@ -577,11 +580,12 @@ mod tests {
             "[proxy_fcgi:error] [pid 1:tid 2] [client 1.2.3.4:5] AH01071: Got error 'Primary script unknown'",
             "[proxy_fcgi:error] [pid 1:tid 2] [client 1.2.3.4:5] AH01067: Failed to read FastCGI header",
             "[proxy:warn] [pid 1:tid 1] AH01146: Ignoring parameter 'retry=0' for worker 'unix:/x.sock|fcgi://x/' because of worker sharing",
+            "[proxy_balancer:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01174: balancer://fos: Forcing worker (http://127.0.0.1:81) into error state due to status code 500 matching 'failonstatus' balancer parameter",
             "[mpm_event:notice] [pid 1:tid 2] AH00489: Apache/2.4.71 (Debian) configured -- resuming normal operations",
             "[mpm_event:notice] [pid 1:tid 2] AH00491: caught SIGTERM, shutting down",
         ]);
         assert!(r.errors.is_empty(), "{r:?}");
-        assert_eq!(r.events, ["restart", "shutdown"]);
+        assert_eq!(r.events, ["server_down", "restart", "shutdown"]);
         let mut p = ApacheError::default();
         for l in [
             "",
