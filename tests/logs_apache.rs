@@ -88,7 +88,7 @@ fn serve_unix(mut conn: UnixStream, on_connect: OnConnect, stop: &AtomicBool) {
             }
         }
         OnConnect::ReplyUnreadAndClose(bytes) => {
-            thread::sleep(Duration::from_millis(200)); // let the request arrive, unread
+            thread::sleep(Duration::from_millis(300)); // let the request arrive, unread
             let _ = conn.write_all(bytes);
         }
     }
