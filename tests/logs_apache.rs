@@ -112,11 +112,14 @@ fn errors_by_cause(text: &str) -> BTreeMap<(String, String), f64> {
         .collect()
 }
 
+/// Counts added by one request: (cause, upstream, how many).
+type Added = Vec<(String, String, f64)>;
+
 /// What one request added to the counts since `before`.
 fn added(
     before: &BTreeMap<(String, String), f64>,
     after: &BTreeMap<(String, String), f64>,
-) -> Vec<(String, String, f64)> {
+) -> Added {
     after
         .iter()
         .filter_map(|(k, v)| {
@@ -258,7 +261,7 @@ ProxyPass /failonstatus balancer://failonstatus/
     // (path, what it adds to gateway_upstream_errors_total, server_down events): one
     // request each, in this order.
     let error = |cause: &str, upstream: String| vec![(cause.to_string(), upstream, 1.0)];
-    let table: Vec<(&str, Vec<(String, String, f64)>, f64)> = vec![
+    let table: Vec<(&str, Added, f64)> = vec![
         ("/refused", error("connect_refused", peer(dead)), 0.0),
         (
             "/connect-timeout",
