@@ -1,30 +1,55 @@
 //! Apache httpd error_log (mod_proxy, mod_proxy_http, mod_proxy_fcgi, mod_proxy_balancer).
 //!
-//! One failed request writes two or three lines (AH00957 then AH01114, AH01102 then
-//! AH00898): the first names the precise cause, the last closes the request. The precise
-//! line is remembered per `[pid:tid]` and the closing line counts once.
+//! One failed request writes one to three lines: a precise line with the APR status
+//! (`(104)Connection reset by peer: ... AH01102`), then a closing line that counts the
+//! request once (AH01114, AH00898, AH01106, AH01075, ...). The cause comes from the
+//! errno, not the AH code alone: AH01102 is a reset, a timeout or a close depending on
+//! it. State is kept per `[pid:tid]`, as Apache writes a request's lines from one thread.
+//!
+//! A balancer fails a request over to the next member after a connect failure, writing
+//! the whole sequence again per member. The request counts once, at its first failed try:
+//! Apache writes nothing when the next try succeeds and nothing marks a try as the last,
+//! so waiting for the last one would hold the count until the thread's next request.
 
 use super::cause::{Cause, Event};
 use super::sink::{Sink, Verdict};
 use std::collections::HashMap;
 
-/// The precise cause a request's earlier line gave, waiting for its closing line.
-struct Pending {
-    cause: Cause,
-    upstream: Vec<u8>,
+/// What one thread's earlier lines said about the request it is serving.
+#[derive(Default)]
+struct Thread {
+    /// The precise cause and upstream of the try in progress.
+    pending: Option<(Cause, Vec<u8>)>,
+    /// The try in progress put its worker in error state (AH00959): a balancer may fail
+    /// the request over to another member after it.
+    disabled: bool,
+    /// A request already counted that Apache may still be failing over.
+    failing_over: Option<Failover>,
+}
+
+/// A counted request whose last try disabled a balancer member.
+struct Failover {
+    client: Vec<u8>,
+    /// The members it tried: a balancer tries each at most once per request (unless
+    /// `maxattempts` exceeds their number), so a try on one of these is a new request
+    /// from the same keep-alive connection.
+    tried: Vec<Vec<u8>>,
 }
 
 #[derive(Default)]
 pub struct ApacheError {
-    pending: HashMap<Vec<u8>, Pending>,
+    threads: HashMap<Vec<u8>, Thread>,
 }
 
-/// At most this many threads with a pending cause (bounded memory on odd logs).
-const MAX_PENDING: usize = 4096;
+/// At most this many threads with state, and tries merged into one request (bounded
+/// memory on odd logs).
+const MAX_THREADS: usize = 4096;
+const MAX_TRIES: usize = 64;
 
-/// One parsed line: the `[pid ..:tid ..]` key, the APR errno prefix and the AH message.
+/// One parsed line: the `[pid ..:tid ..]` key, the client, the APR status and the AH message.
 struct Line<'a> {
     thread: &'a [u8],
+    client: &'a [u8],
     errno: Option<u32>,
     code: &'a [u8],
     text: &'a [u8],
@@ -36,15 +61,18 @@ fn split(line: &[u8]) -> Option<Line<'_>> {
         return None;
     }
     let mut rest = line;
-    let mut thread: &[u8] = b"";
+    let (mut thread, mut client): (&[u8], &[u8]) = (b"", b"");
     let mut errno = None;
     // Bracketed fields, and the APR status (`(111)Connection refused: `) that the default
     // ErrorLogFormat puts before `[client ..]`.
     loop {
         if let Some(r) = rest.strip_prefix(b"[") {
             let close = memchr::memchr(b']', r)?;
-            if r.starts_with(b"pid ") {
-                thread = &r[..close];
+            let field = &r[..close];
+            if field.starts_with(b"pid ") {
+                thread = field;
+            } else if let Some(c) = field.strip_prefix(b"client ") {
+                client = c;
             }
             rest = r[close + 1..].strip_prefix(b" ")?;
         } else if let Some(r) = rest.strip_prefix(b"(").filter(|_| errno.is_none()) {
@@ -67,6 +95,7 @@ fn split(line: &[u8]) -> Option<Line<'_>> {
     }
     Some(Line {
         thread,
+        client,
         errno,
         code: &rest[..7],
         text: rest[8..].strip_prefix(b" ").unwrap_or(&rest[8..]),
@@ -84,6 +113,16 @@ fn between<'a>(text: &'a [u8], after: &[u8], stop: u8) -> &'a [u8] {
     }
 }
 
+/// The cause of a failed read from the upstream, from its APR status.
+fn read_cause(errno: Option<u32>) -> Option<Cause> {
+    match errno? {
+        70007 => Some(Cause::Timeout), // APR_TIMEUP: ProxyTimeout / timeout= expired
+        104 | 32 => Some(Cause::Reset), // ECONNRESET, EPIPE
+        70014 | 20014 => Some(Cause::PrematureClose), // APR_EOF; APR_EGENERAL: empty status line
+        _ => None,
+    }
+}
+
 impl ApacheError {
     pub fn parse<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
         let Some(l) = split(line) else {
@@ -95,100 +134,138 @@ impl ApacheError {
             b"AH00489" => sink.event(Event::Restart),
             b"AH00491" | b"AH00492" => sink.event(Event::Shutdown),
             b"AH00493" | b"AH00494" | b"AH00171" => sink.event(Event::Reload),
-            // Precise causes: remembered until the request's closing line.
+            // A worker put in error state is the server's event; its request counts on
+            // the closing line.
+            b"AH00959" => {
+                sink.event(Event::ServerDown);
+                self.thread(l.thread).disabled = true;
+            }
+            // A member put in error state for its reply (`failonstatus`): the request got
+            // the upstream's own answer.
+            b"AH01174" => sink.event(Event::ServerDown),
+            // Precise lines: remembered until the request's closing line.
             b"AH00957" => {
                 let cause = Cause::from_connect_errno(l.errno.unwrap_or(111));
-                self.remember(l.thread, cause, between(t, b"attempt to connect to ", b' '));
+                self.remember(&l, cause, between(t, b"attempt to connect to ", b' '));
             }
             b"AH02454" => {
                 let cause = Cause::from_connect_errno(l.errno.unwrap_or(111));
                 let path = between(t, b"Unix domain socket ", b' ');
-                self.remember(l.thread, cause, &[b"unix:", path].concat());
+                self.remember(&l, cause, &[b"unix:", path].concat());
             }
             b"AH01102" => {
-                let cause = match l.errno {
-                    Some(70007) => Cause::Timeout,
-                    Some(104) | Some(32) => Cause::Reset,
-                    _ => Cause::PrematureClose,
-                };
-                self.remember(l.thread, cause, between(t, b"remote server ", b' '));
+                let cause = read_cause(l.errno).unwrap_or(Cause::PrematureClose);
+                self.remember(&l, cause, between(t, b"remote server ", b' '));
             }
-            b"AH10124" => self.remember(l.thread, Cause::HeaderTooBig, b"-"),
-            // Closing lines: count once.
+            // Reading the headers after the status line failed.
+            b"AH10404" => {
+                let cause = read_cause(l.errno).unwrap_or(Cause::PrematureClose);
+                self.remember(&l, cause, b"-");
+            }
+            b"AH10124" => self.remember(&l, Cause::HeaderTooBig, b"-"),
+            // A FastCGI record with a bogus version: the reply is not FastCGI.
+            b"AH01068" => self.remember(&l, Cause::InvalidResponse, b"-"),
+            // Closing lines: count the request once.
             b"AH01114" | b"AH01079" => self.close(
-                l.thread,
+                &l,
                 Cause::ConnectRefused,
                 between(t, b"to backend: ", b' '),
                 sink,
             ),
             b"AH00898" => {
                 if t.starts_with(b"Error during SSL Handshake") {
-                    self.close_as(l.thread, Cause::SslHandshake, b"-", sink)
+                    self.close_as(&l, Cause::SslHandshake, b"-", sink)
                 } else if let Some(r) = t.strip_prefix(b"DNS lookup failure for: ") {
-                    self.close_as(
-                        l.thread,
-                        Cause::Dns,
-                        &r[..memchr::memchr(b' ', r).unwrap_or(r.len())],
-                        sink,
-                    )
+                    let name = &r[..memchr::memchr(b' ', r).unwrap_or(r.len())];
+                    self.close_as(&l, Cause::Dns, name, sink)
+                } else if t.starts_with(b"Corrupt status line") {
+                    self.close_as(&l, Cause::InvalidResponse, b"-", sink)
                 } else {
-                    self.close(l.thread, Cause::PrematureClose, b"-", sink)
+                    self.close(&l, Cause::PrematureClose, b"-", sink)
                 }
             }
-            b"AH01106" => self.close(l.thread, Cause::InvalidResponse, b"-", sink),
+            b"AH01106" => self.close(&l, Cause::InvalidResponse, b"-", sink),
             b"AH01170" => {
                 let name = &t[..memchr::memmem::find(t, b": All workers").unwrap_or(0)];
                 let group = super::sink::normalise_upstream(name);
-                self.close_as(
-                    l.thread,
-                    Cause::NoLiveUpstreams,
-                    if group.is_empty() { b"-" } else { group },
-                    sink,
-                )
+                let group: &[u8] = if group.is_empty() { b"-" } else { group };
+                self.close_as(&l, Cause::NoLiveUpstreams, group, sink)
             }
-            b"AH01075" => {
-                let cause = if l.errno == Some(70007) {
-                    Cause::Timeout
-                } else {
-                    Cause::PrematureClose
-                };
-                self.close_as(l.thread, cause, b"-", sink)
-            }
-            b"AH01067" => self.close_as(l.thread, Cause::PrematureClose, b"-", sink),
-            _ => {} // AH00959 (worker disabled) is a consequence; AH01071 is the app's stderr
+            // FastCGI: the status says how the read failed; AH01068 before it says the
+            // reply was not FastCGI (status 22).
+            b"AH01075" => match read_cause(l.errno) {
+                Some(cause) => self.close_as(&l, cause, b"-", sink),
+                None => self.close(&l, Cause::PrematureClose, b"-", sink),
+            },
+            // AH01067 (failed to read the FastCGI header) precedes AH01075; AH01071 is the
+            // app's stderr; AH01084/AH01097 (request body) come with an AH00898.
+            _ => {}
         }
         Verdict::Known
     }
 
-    fn remember(&mut self, thread: &[u8], cause: Cause, upstream: &[u8]) {
-        if self.pending.len() >= MAX_PENDING && !self.pending.contains_key(thread) {
-            self.pending.clear();
+    /// The state of `thread`, created if need be (at most [`MAX_THREADS`]).
+    fn thread(&mut self, thread: &[u8]) -> &mut Thread {
+        if self.threads.len() >= MAX_THREADS && !self.threads.contains_key(thread) {
+            self.threads.clear();
         }
-        self.pending.insert(
-            thread.to_vec(),
-            Pending {
-                cause,
-                upstream: upstream.to_vec(),
-            },
-        );
+        self.threads.entry(thread.to_vec()).or_default()
+    }
+
+    fn remember(&mut self, l: &Line<'_>, cause: Cause, upstream: &[u8]) {
+        self.thread(l.thread).pending = Some((cause, upstream.to_vec()));
     }
 
     /// Count the request with the cause its earlier line gave, else `default`.
-    fn close<S: Sink>(&mut self, thread: &[u8], default: Cause, upstream: &[u8], sink: &mut S) {
-        match self.pending.remove(thread) {
-            Some(p) => sink.error(p.cause, b"-", &p.upstream),
-            None => sink.error(default, b"-", upstream),
-        }
+    fn close<S: Sink>(&mut self, l: &Line<'_>, default: Cause, upstream: &[u8], sink: &mut S) {
+        let mut state = self.threads.remove(l.thread).unwrap_or_default();
+        let (cause, upstream) = state
+            .pending
+            .take()
+            .unwrap_or_else(|| (default, upstream.to_vec()));
+        let may_fail_over = matches!(l.code, b"AH01114" | b"AH01079") && state.disabled;
+        self.count(l, state, cause, &upstream, may_fail_over, sink);
     }
 
     /// Count the request with `cause` (the closing line is the precise one).
-    fn close_as<S: Sink>(&mut self, thread: &[u8], cause: Cause, upstream: &[u8], sink: &mut S) {
-        let pending = self.pending.remove(thread);
-        let upstream = match (&pending, upstream) {
-            (Some(p), b"-") => p.upstream.as_slice(),
-            _ => upstream,
+    fn close_as<S: Sink>(&mut self, l: &Line<'_>, cause: Cause, upstream: &[u8], sink: &mut S) {
+        let mut state = self.threads.remove(l.thread).unwrap_or_default();
+        let upstream = match (state.pending.take(), upstream) {
+            (Some((_, earlier)), b"-") => earlier,
+            _ => upstream.to_vec(),
         };
-        sink.error(cause, b"-", upstream);
+        self.count(l, state, cause, &upstream, false, sink);
+    }
+
+    /// One closing line: a new request counts; a failover try of the request this thread
+    /// already counted (same client, a member not tried yet, right after a try that
+    /// disabled its member) does not.
+    fn count<S: Sink>(
+        &mut self,
+        l: &Line<'_>,
+        state: Thread,
+        cause: Cause,
+        upstream: &[u8],
+        may_fail_over: bool,
+        sink: &mut S,
+    ) {
+        let failover = state.failing_over.filter(|f| {
+            !l.client.is_empty()
+                && f.client == l.client
+                && !f.tried.iter().any(|t| t == upstream)
+                && f.tried.len() < MAX_TRIES
+        });
+        if failover.is_none() {
+            sink.error(cause, b"-", upstream);
+        }
+        if may_fail_over {
+            let mut failover = failover.unwrap_or(Failover {
+                client: l.client.to_vec(),
+                tried: Vec::new(),
+            });
+            failover.tried.push(upstream.to_vec());
+            self.thread(l.thread).failing_over = Some(failover);
+        }
     }
 }
 
@@ -201,121 +278,314 @@ mod tests {
         let mut p = ApacheError::default();
         let mut r = Recorder::default();
         for l in lines {
+            let l = format!("[Tue Dec 01 21:25:05.270376 2026] {l}");
             assert_eq!(p.parse(l.as_bytes(), &mut r), Verdict::Known, "{l}");
         }
         r
     }
 
-    const T: &str = "[Sat Nov 21 23:59:35.161911 2026]";
+    fn errors(lines: &[&str]) -> Vec<(String, String, String)> {
+        run(lines).errors
+    }
 
+    fn one(cause: &str, upstream: &str) -> Vec<(String, String, String)> {
+        vec![(cause.into(), "-".into(), upstream.into())]
+    }
+
+    /// Lines as Apache 2.4.71 wrote them (tests/logs_apache.rs makes each happen).
     #[test]
-    fn one_request_counts_once_with_the_precise_cause() {
+    fn the_errno_decides_the_cause() {
         let table: &[(&[&str], &str, &str)] = &[
             (
                 &[
-                    "[proxy:error] [pid 20371:tid 20427] (111)Connection refused: AH00957: http: attempt to connect to 127.0.0.1:9 (127.0.0.1:9) failed",
-                    "[proxy_http:error] [pid 20371:tid 20427] [client 127.0.0.1:57872] AH01114: HTTP: failed to make connection to backend: 127.0.0.1, referer: http://x/",
+                    "[proxy:error] [pid 1:tid 2] (111)Connection refused: AH00957: http: attempt to connect to 127.0.0.1:9 (127.0.0.1:9) failed",
+                    "[proxy_http:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01114: HTTP: failed to make connection to backend: 127.0.0.1, referer: http://x/",
                 ],
                 "connect_refused",
                 "127.0.0.1:9",
             ),
             (
                 &[
-                    "[proxy_http:error] [pid 20371:tid 20428] (70007)The timeout specified has expired: [client 127.0.0.1:1] AH01102: error reading status line from remote server 127.0.0.1:18081",
-                    "[proxy:error] [pid 20371:tid 20428] [client 127.0.0.1:1] AH00898: Error reading from remote server returned by /slow",
+                    "[proxy:error] [pid 1:tid 2] (70007)The timeout specified has expired: AH00957: http: attempt to connect to 127.0.0.1:9 (127.0.0.1:9) failed",
+                    "[proxy_http:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01114: HTTP: failed to make connection to backend: 127.0.0.1",
+                ],
+                "connect_timeout",
+                "127.0.0.1:9",
+            ),
+            (
+                &[
+                    "[proxy_http:error] [pid 1:tid 2] (70007)The timeout specified has expired: [client 127.0.0.1:5] AH01102: error reading status line from remote server 127.0.0.1:81",
+                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:5] AH00898: Error reading from remote server returned by /slow",
                 ],
                 "timeout",
-                "127.0.0.1:18081",
+                "127.0.0.1:81",
             ),
             (
                 &[
-                    "[proxy_http:error] [pid 1:tid 2] (104)Connection reset by peer: [client 127.0.0.1:1] AH01102: error reading status line from remote server 127.0.0.1:18081",
-                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:1] AH00898: Error reading from remote server returned by /reset",
+                    "[proxy_http:error] [pid 1:tid 2] (104)Connection reset by peer: [client 127.0.0.1:5] AH01102: error reading status line from remote server 127.0.0.1:81",
+                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:5] AH00898: Error reading from remote server returned by /reset",
                 ],
                 "reset",
-                "127.0.0.1:18081",
+                "127.0.0.1:81",
             ),
             (
                 &[
-                    "[proxy_http:error] [pid 1:tid 2] [client 127.0.0.1:1] AH10124: header size is over the limit allowed by ResponseFieldSize (8192 bytes)",
-                    "[proxy_http:error] [pid 1:tid 2] [client 127.0.0.1:1] AH01106: bad HTTP/1.1 header returned by /big (GET)",
+                    "[proxy_http:error] [pid 1:tid 2] (20014)Internal error (specific information not available): [client 127.0.0.1:5] AH01102: error reading status line from remote server 127.0.0.1:81",
+                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:5] AH00898: Error reading from remote server returned by /close",
+                ],
+                "premature_close",
+                "127.0.0.1:81",
+            ),
+            (
+                &[
+                    "[proxy_http:error] [pid 1:tid 2] (70014)End of file found: [client 127.0.0.1:5] AH01102: error reading status line from remote server 127.0.0.1:81",
+                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:5] AH00898: Error reading from remote server returned by /binary",
+                ],
+                "premature_close",
+                "127.0.0.1:81",
+            ),
+            (
+                &[
+                    "[proxy_http:warn] [pid 1:tid 2] (104)Connection reset by peer: [client 127.0.0.1:5] AH10404: Error reading headers from backend",
+                    "[proxy_http:warn] [pid 1:tid 2] [client 127.0.0.1:5] AH01106: bad HTTP/1.1 header returned by /x (GET)",
+                ],
+                "reset",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy_http:warn] [pid 1:tid 2] (70007)The timeout specified has expired: [client 127.0.0.1:5] AH10404: Error reading headers from backend",
+                    "[proxy_http:warn] [pid 1:tid 2] [client 127.0.0.1:5] AH01106: bad HTTP/1.1 header returned by /x (GET)",
+                ],
+                "timeout",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy_http:warn] [pid 1:tid 2] (70014)End of file found: [client 127.0.0.1:5] AH10404: Error reading headers from backend",
+                    "[proxy_http:warn] [pid 1:tid 2] [client 127.0.0.1:5] AH01106: bad HTTP/1.1 header returned by /x (GET)",
+                ],
+                "premature_close",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy_http:warn] [pid 1:tid 2] [client 127.0.0.1:5] AH01106: bad HTTP/1.1 header returned by /x (GET)",
+                ],
+                "invalid_response",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:5] AH00898: Corrupt status line returned by remote server: HTTP/1.1 200 aaaa",
+                ],
+                "invalid_response",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy_http:error] [pid 1:tid 2] [client 127.0.0.1:5] AH10124: header size is over the limit allowed by ResponseFieldSize (8192 bytes)",
+                    "[proxy_http:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01106: bad HTTP/1.1 header returned by /big (GET)",
                 ],
                 "header_too_big",
                 "-",
             ),
             (
                 &[
-                    "[proxy:error] [pid 1:tid 2] (2)No such file or directory: AH02454: FCGI: attempt to connect to Unix domain socket /run/php/x.sock (localhost:8000) failed",
-                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:1] AH01079: failed to make connection to backend: localhost",
-                ],
-                "socket_missing",
-                "unix:/run/php/x.sock",
-            ),
-            (
-                &[
-                    "[proxy:error] [pid 1:tid 2] (13)Permission denied: AH02454: FCGI: attempt to connect to Unix domain socket /run/php/x.sock (localhost:8000) failed",
-                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:1] AH01079: failed to make connection to backend: localhost",
-                ],
-                "socket_permission",
-                "unix:/run/php/x.sock",
-            ),
-            (
-                &[
-                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:1] AH00898: Error during SSL Handshake with remote server returned by /tlsplain",
+                    "[proxy:error] [pid 1:tid 2] (20014)Internal error (specific information not available): [client 127.0.0.1:5] AH01084: pass request body failed to 127.0.0.1:81 (127.0.0.1)",
+                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:5] AH00898: Error during SSL Handshake with remote server returned by /tls",
+                    "[proxy_http:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01097: pass request body failed to 127.0.0.1:81 (127.0.0.1) from 127.0.0.1 ()",
                 ],
                 "ssl_handshake",
                 "-",
             ),
             (
                 &[
-                    "[proxy:error] [pid 1:tid 2] (EAI 3)Temporary failure in name resolution: [client 1.2.3.4:5] AH00898: DNS lookup failure for: geo.internal.test returned by /api/geo/1",
+                    "[proxy:error] [pid 1:tid 2] (EAI 2)Name or service not known: [client 127.0.0.1:5] AH00898: DNS lookup failure for: geo.invalid returned by /dns",
                 ],
                 "dns",
-                "geo.internal.test",
+                "geo.invalid",
             ),
             (
                 &[
-                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:1] AH01170: balancer://dead: All workers are in error state",
+                    "[proxy:error] [pid 1:tid 2] (2)No such file or directory: AH02454: FCGI: attempt to connect to Unix domain socket /run/php/x.sock (x:8000) failed",
+                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01079: failed to make connection to backend: x",
                 ],
-                "no_live_upstreams",
-                "dead",
+                "socket_missing",
+                "unix:/run/php/x.sock",
             ),
             (
                 &[
-                    "[proxy_fcgi:error] [pid 1:tid 2] (70007)The timeout specified has expired: [client 127.0.0.1:1] AH01075: Error dispatching request to : (polling)",
+                    "[proxy:error] [pid 1:tid 2] (13)Permission denied: AH02454: FCGI: attempt to connect to Unix domain socket /run/php/x.sock (x:8000) failed",
+                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01079: failed to make connection to backend: x",
+                ],
+                "socket_permission",
+                "unix:/run/php/x.sock",
+            ),
+            (
+                &[
+                    "[proxy_fcgi:error] [pid 1:tid 2] (70007)The timeout specified has expired: [client 127.0.0.1:5] AH01075: Error dispatching request to :80: (polling)",
                 ],
                 "timeout",
                 "-",
             ),
+            (
+                &[
+                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01067: Failed to read FastCGI header",
+                    "[proxy_fcgi:error] [pid 1:tid 2] (104)Connection reset by peer: [client 127.0.0.1:5] AH01075: Error dispatching request to :80: ",
+                ],
+                "reset",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01067: Failed to read FastCGI header",
+                    "[proxy_fcgi:error] [pid 1:tid 2] (70014)End of file found: [client 127.0.0.1:5] AH01075: Error dispatching request to :80: ",
+                ],
+                "premature_close",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy_fcgi:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01068: Got bogus version 72",
+                    "[proxy_fcgi:error] [pid 1:tid 2] (22)Invalid argument: [client 127.0.0.1:5] AH01075: Error dispatching request to :80: ",
+                ],
+                "invalid_response",
+                "-",
+            ),
+            (
+                &[
+                    "[proxy:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01170: balancer://dead: All workers are in error state",
+                ],
+                "no_live_upstreams",
+                "dead",
+            ),
         ];
         for (lines, cause, upstream) in table {
-            let with_time: Vec<String> = lines.iter().map(|l| format!("{T} {l}")).collect();
-            let refs: Vec<&str> = with_time.iter().map(String::as_str).collect();
-            let r = run(&refs);
-            assert_eq!(
-                r.errors,
-                vec![(cause.to_string(), "-".into(), upstream.to_string())],
-                "{lines:?}"
-            );
+            assert_eq!(errors(lines), one(cause, upstream), "{lines:?}");
         }
+    }
+
+    /// One balancer try: connect refused, member disabled, closing line.
+    fn refused_try(tid: u32, member: &str, client: &str) -> [String; 3] {
+        [
+            format!(
+                "[proxy:error] [pid 1:tid {tid}] (111)Connection refused: AH00957: http: attempt to connect to {member} ({member}) failed"
+            ),
+            format!(
+                "[proxy:error] [pid 1:tid {tid}] AH00959: ap_proxy_connect_backend disabling worker for ({member}) for 60s"
+            ),
+            format!(
+                "[proxy_http:error] [pid 1:tid {tid}] [client {client}] AH01114: HTTP: failed to make connection to backend: 127.0.0.1"
+            ),
+        ]
+    }
+
+    fn lines(tries: &[[String; 3]], more: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = tries.iter().flatten().cloned().collect();
+        all.extend(more.iter().map(|s| s.to_string()));
+        all
+    }
+
+    fn run_owned(all: &[String]) -> Recorder {
+        run(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_request_failed_over_across_members_counts_once() {
+        // Both members refuse: one request, two member events.
+        let r = run_owned(&lines(
+            &[
+                refused_try(7, "10.0.0.1:80", "1.2.3.4:5"),
+                refused_try(7, "10.0.0.2:80", "1.2.3.4:5"),
+            ],
+            &[],
+        ));
+        assert_eq!(r.errors, one("connect_refused", "10.0.0.1:80"));
+        assert_eq!(r.events, ["server_down", "server_down"]);
+
+        // The second member resets: still one request, counted at its first try.
+        let r = run_owned(&lines(
+            &[refused_try(7, "10.0.0.1:80", "1.2.3.4:5")],
+            &[
+                "[proxy_http:error] [pid 1:tid 7] (104)Connection reset by peer: [client 1.2.3.4:5] AH01102: error reading status line from remote server 10.0.0.2:80",
+                "[proxy:error] [pid 1:tid 7] [client 1.2.3.4:5] AH00898: Error reading from remote server returned by /mixed",
+            ],
+        ));
+        assert_eq!(r.errors, one("connect_refused", "10.0.0.1:80"));
+
+        // The last members were already disabled (forcerecovery=off).
+        let r = run_owned(&lines(
+            &[refused_try(7, "10.0.0.1:80", "1.2.3.4:5")],
+            &[
+                "[proxy:error] [pid 1:tid 7] [client 1.2.3.4:5] AH01170: balancer://pool: All workers are in error state",
+            ],
+        ));
+        assert_eq!(r.errors, one("connect_refused", "10.0.0.1:80"));
+    }
+
+    #[test]
+    fn tries_that_cannot_be_a_failover_are_new_requests() {
+        let client = "1.2.3.4:5";
+        let cases: &[(&str, Vec<String>)] = &[
+            (
+                "another client on the same thread",
+                lines(
+                    &[
+                        refused_try(7, "10.0.0.1:80", client),
+                        refused_try(7, "10.0.0.2:80", "1.2.3.4:6"),
+                    ],
+                    &[],
+                ),
+            ),
+            (
+                "the same client on another thread",
+                lines(
+                    &[
+                        refused_try(7, "10.0.0.1:80", client),
+                        refused_try(8, "10.0.0.2:80", client),
+                    ],
+                    &[],
+                ),
+            ),
+            (
+                // The next request of a keep-alive connection, after forcerecovery.
+                "a member this request already tried",
+                lines(
+                    &[
+                        refused_try(7, "10.0.0.1:80", client),
+                        refused_try(7, "10.0.0.1:80", client),
+                    ],
+                    &[],
+                ),
+            ),
+        ];
+        for (name, all) in cases {
+            assert_eq!(run_owned(all).errors.len(), 2, "{name}");
+        }
+        // A try that did not disable its worker (no balancer) is never failed over.
+        let plain = [
+            "[proxy:error] [pid 1:tid 7] (111)Connection refused: AH00957: http: attempt to connect to 10.0.0.1:80 (10.0.0.1:80) failed",
+            "[proxy_http:error] [pid 1:tid 7] [client 1.2.3.4:5] AH01114: HTTP: failed to make connection to backend: 10.0.0.1",
+        ];
+        let mut twice = plain.to_vec();
+        twice.extend(plain);
+        twice[2] = "[proxy:error] [pid 1:tid 7] (111)Connection refused: AH00957: http: attempt to connect to 10.0.0.2:80 (10.0.0.2:80) failed";
+        assert_eq!(run(&twice).errors.len(), 2);
     }
 
     #[test]
     fn traps_and_events() {
         let r = run(&[
-            &format!(
-                "{T} [proxy:error] [pid 1:tid 2] AH00959: ap_proxy_connect_backend disabling worker for (127.0.0.1:9) for 60s"
-            ),
-            &format!(
-                "{T} [proxy_fcgi:error] [pid 1:tid 2] [client 1.2.3.4:5] AH01071: Got error 'Primary script unknown'"
-            ),
-            &format!(
-                "{T} [mpm_event:notice] [pid 1:tid 2] AH00489: Apache/2.4.62 (Debian) configured -- resuming normal operations"
-            ),
-            &format!("{T} [mpm_event:notice] [pid 1:tid 2] AH00491: caught SIGTERM, shutting down"),
+            "[proxy_fcgi:error] [pid 1:tid 2] [client 1.2.3.4:5] AH01071: Got error 'Primary script unknown'",
+            "[proxy_fcgi:error] [pid 1:tid 2] [client 1.2.3.4:5] AH01067: Failed to read FastCGI header",
+            "[proxy:warn] [pid 1:tid 1] AH01146: Ignoring parameter 'retry=0' for worker 'unix:/x.sock|fcgi://x/' because of worker sharing",
+            "[proxy_balancer:error] [pid 1:tid 2] [client 127.0.0.1:5] AH01174: balancer://fos: Forcing worker (http://127.0.0.1:81) into error state due to status code 500 matching 'failonstatus' balancer parameter",
+            "[mpm_event:notice] [pid 1:tid 2] AH00489: Apache/2.4.71 (Debian) configured -- resuming normal operations",
+            "[mpm_event:notice] [pid 1:tid 2] AH00491: caught SIGTERM, shutting down",
         ]);
         assert!(r.errors.is_empty(), "{r:?}");
-        assert_eq!(r.events, ["restart", "shutdown"]);
+        assert_eq!(r.events, ["server_down", "restart", "shutdown"]);
         let mut p = ApacheError::default();
         for l in [
             "",
@@ -324,6 +594,7 @@ mod tests {
             "plain text",
             "[a] [pid 1] (",
             "[a] [pid 1] (1)x: AH1",
+            "[a] [pid 1] [client 1.2.3.4:5",
         ] {
             assert_eq!(
                 p.parse(l.as_bytes(), &mut Recorder::default()),
@@ -331,5 +602,27 @@ mod tests {
                 "{l}"
             );
         }
+    }
+
+    #[test]
+    fn thread_state_stays_bounded() {
+        let mut p = ApacheError::default();
+        let mut r = Recorder::default();
+        for tid in 0..3 * MAX_THREADS {
+            for l in refused_try(tid as u32, "10.0.0.1:80", "1.2.3.4:5") {
+                p.parse(format!("[t] {l}").as_bytes(), &mut r);
+            }
+        }
+        assert!(p.threads.len() <= MAX_THREADS);
+        assert_eq!(r.errors.len(), 3 * MAX_THREADS);
+        // One client failing over forever still counts again once MAX_TRIES are merged.
+        let mut p = ApacheError::default();
+        let mut r = Recorder::default();
+        for n in 0..2 * MAX_TRIES {
+            for l in refused_try(7, &format!("10.0.{}.{}:80", n / 256, n % 256), "1.2.3.4:5") {
+                p.parse(format!("[t] {l}").as_bytes(), &mut r);
+            }
+        }
+        assert_eq!(r.errors.len(), 2);
     }
 }
