@@ -12,7 +12,7 @@
 //! so waiting for the last one would hold the count until the thread's next request.
 
 use super::cause::{Cause, Event};
-use super::sink::{Sink, Verdict};
+use super::sink::{Sink, Verdict, kept};
 use std::collections::HashMap;
 
 /// What one thread's earlier lines said about the request it is serving.
@@ -206,6 +206,7 @@ impl ApacheError {
 
     /// The state of `thread`, created if need be (at most [`MAX_THREADS`]).
     fn thread(&mut self, thread: &[u8]) -> &mut Thread {
+        let thread = kept(thread);
         if self.threads.len() >= MAX_THREADS && !self.threads.contains_key(thread) {
             self.threads.clear();
         }
@@ -213,26 +214,26 @@ impl ApacheError {
     }
 
     fn remember(&mut self, l: &Line<'_>, cause: Cause, upstream: &[u8]) {
-        self.thread(l.thread).pending = Some((cause, upstream.to_vec()));
+        self.thread(l.thread).pending = Some((cause, kept(upstream).to_vec()));
     }
 
     /// Count the request with the cause its earlier line gave, else `default`.
     fn close<S: Sink>(&mut self, l: &Line<'_>, default: Cause, upstream: &[u8], sink: &mut S) {
-        let mut state = self.threads.remove(l.thread).unwrap_or_default();
+        let mut state = self.threads.remove(kept(l.thread)).unwrap_or_default();
         let (cause, upstream) = state
             .pending
             .take()
-            .unwrap_or_else(|| (default, upstream.to_vec()));
+            .unwrap_or_else(|| (default, kept(upstream).to_vec()));
         let may_fail_over = matches!(l.code, b"AH01114" | b"AH01079") && state.disabled;
         self.count(l, state, cause, &upstream, may_fail_over, sink);
     }
 
     /// Count the request with `cause` (the closing line is the precise one).
     fn close_as<S: Sink>(&mut self, l: &Line<'_>, cause: Cause, upstream: &[u8], sink: &mut S) {
-        let mut state = self.threads.remove(l.thread).unwrap_or_default();
+        let mut state = self.threads.remove(kept(l.thread)).unwrap_or_default();
         let upstream = match (state.pending.take(), upstream) {
             (Some((_, earlier)), b"-") => earlier,
-            _ => upstream.to_vec(),
+            _ => kept(upstream).to_vec(),
         };
         self.count(l, state, cause, &upstream, false, sink);
     }
@@ -251,8 +252,8 @@ impl ApacheError {
     ) {
         let failover = state.failing_over.filter(|f| {
             !l.client.is_empty()
-                && f.client == l.client
-                && !f.tried.iter().any(|t| t == upstream)
+                && f.client == kept(l.client)
+                && !f.tried.iter().any(|t| t == kept(upstream))
                 && f.tried.len() < MAX_TRIES
         });
         if failover.is_none() {
@@ -260,10 +261,10 @@ impl ApacheError {
         }
         if may_fail_over {
             let mut failover = failover.unwrap_or(Failover {
-                client: l.client.to_vec(),
+                client: kept(l.client).to_vec(),
                 tried: Vec::new(),
             });
-            failover.tried.push(upstream.to_vec());
+            failover.tried.push(kept(upstream).to_vec());
             self.thread(l.thread).failing_over = Some(failover);
         }
     }
@@ -272,7 +273,27 @@ impl ApacheError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::sink::KEPT_BYTES;
     use crate::logs::sink::recorder::Recorder;
+
+    #[test]
+    fn hostile_thread_ids_and_upstreams_keep_the_state_small() {
+        let mut p = ApacheError::default();
+        let mut r = Recorder::default();
+        let long = "9".repeat(100_000);
+        for i in 0..50 {
+            let line = format!(
+                "[Tue Dec 01 21:25:05.270376 2026] [proxy:error] [pid 1:tid {i}{long}] (111)Connection refused: AH00957: http: attempt to connect to 10.0.0.1:{long} (10.0.0.1) failed"
+            );
+            p.parse(line.as_bytes(), &mut r);
+        }
+        let kept_bytes: usize = p
+            .threads
+            .iter()
+            .map(|(k, t)| k.len() + t.pending.as_ref().map_or(0, |(_, u)| u.len()))
+            .sum();
+        assert!(kept_bytes <= 50 * 2 * KEPT_BYTES, "{kept_bytes} bytes kept");
+    }
 
     fn run(lines: &[&str]) -> Recorder {
         let mut p = ApacheError::default();

@@ -81,6 +81,9 @@ fn default_max_values() -> usize {
 fn default_max_line() -> usize {
     1 << 20
 }
+fn default_max_files() -> usize {
+    256
+}
 fn default_max_label_bytes() -> usize {
     128
 }
@@ -110,6 +113,10 @@ pub struct LogSettings {
     /// Longer lines are skipped and counted as `line_too_long`.
     #[serde(default = "default_max_line")]
     pub max_line_bytes: usize,
+    /// Files one log (a glob) may hold open at once; more matches are counted as
+    /// `too_many_files` read errors and not followed.
+    #[serde(default = "default_max_files")]
+    pub max_files_per_log: usize,
     /// Label values longer than this are cut (at a character boundary) and end with `…`.
     #[serde(default = "default_max_label_bytes")]
     pub max_label_bytes: usize,
@@ -126,6 +133,15 @@ pub struct LogSettings {
 }
 
 impl LogSettings {
+    /// Whether a log's follower and labeler built with `self` fit `other` too (only the
+    /// poll interval may differ).
+    pub fn same_state(&self, other: &LogSettings) -> bool {
+        LogSettings {
+            poll_interval: other.poll_interval,
+            ..self.clone()
+        } == *other
+    }
+
     /// The bounds of one log's labeler.
     pub fn limits(&self) -> super::labeler::Limits {
         super::labeler::Limits {
@@ -144,6 +160,7 @@ impl Default for LogSettings {
             poll_interval: default_poll(),
             max_label_values: default_max_values(),
             max_line_bytes: default_max_line(),
+            max_files_per_log: default_max_files(),
             max_label_bytes: default_max_label_bytes(),
             max_series_per_family: default_max_series(),
             label_value_ttl: default_label_ttl(),
@@ -171,9 +188,13 @@ pub fn validate(logs: &[LogConfig], settings: &LogSettings) -> Result<()> {
             "log_settings: max_label_values must be > 0, max_line_bytes >= 1024, poll_interval > 0"
         );
     }
-    if s.max_label_bytes < 16 || s.max_series_per_family == 0 || s.label_value_ttl.as_secs() < 1 {
+    if s.max_label_bytes < 16
+        || s.max_series_per_family == 0
+        || s.label_value_ttl.as_secs() < 1
+        || s.max_files_per_log == 0
+    {
         bail!(
-            "log_settings: max_label_bytes must be >= 16, max_series_per_family > 0, label_value_ttl >= 1s"
+            "log_settings: max_label_bytes must be >= 16, max_series_per_family > 0, label_value_ttl >= 1s, max_files_per_log > 0"
         );
     }
     Ok(())

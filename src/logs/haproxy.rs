@@ -2,7 +2,7 @@
 //! lines. The termination state's first two characters say who ended the request and when.
 
 use super::cause::{Cause, Event};
-use super::sink::{Access, Sink, Verdict};
+use super::sink::{Access, Sink, Verdict, kept};
 use memchr::memmem::Finder;
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -109,7 +109,7 @@ impl Haproxy {
         if let Some(r) = request(line) {
             let nosrv = r.server == b"<NOSRV>";
             if let Some(mut cause) = cause(r.state, r.status.unwrap_or(0), nosrv) {
-                if cause == Cause::ConnectRefused && self.backlog.remove(r.backend) {
+                if cause == Cause::ConnectRefused && self.backlog.remove(kept(r.backend)) {
                     cause = Cause::BacklogFull;
                 }
                 sink.error(cause, r.backend, if nosrv { r.backend } else { r.server });
@@ -163,7 +163,7 @@ impl Haproxy {
                 .starts_with(b": can't connect to destination unix socket, check backlog size")
             {
                 if self.backlog.len() < 4096 {
-                    self.backlog.insert(r[..end].to_vec());
+                    self.backlog.insert(kept(&r[..end]).to_vec());
                 }
                 return Verdict::Known;
             }

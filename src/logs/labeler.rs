@@ -158,6 +158,13 @@ impl Labeler {
         self.batch.bytes += n;
     }
 
+    pub fn checkpoint_failed(&self) {
+        self.m
+            .checkpoint_failures
+            .get_or_create(&self.label())
+            .inc();
+    }
+
     pub fn rotation(&mut self) {
         self.m.rotations.get_or_create(&self.label()).inc();
     }

@@ -112,6 +112,8 @@ families! {
             "Lines no parser rule understood"),
         bytes: Family<LogLabel, Counter> = ("log_bytes_read", None, "Bytes read from the log"),
         rotations: Family<LogLabel, Counter> = ("log_rotations", None, "Rotations and truncations seen"),
+        checkpoint_failures: Family<LogLabel, Counter> = ("log_checkpoint_failures", None,
+            "Offsets that could not be saved to log_settings.state_dir (retried every second)"),
         files_followed: Family<LogLabel, Gauge> = ("log_files_followed", None, "Files of the log open now"),
         read_errors: Family<ReasonLabels, Counter> = ("log_read_errors", None,
             "Problems reading the log, by reason"),
@@ -145,6 +147,7 @@ impl LogMetrics {
             &self.lines_unrecognised,
             &self.bytes,
             &self.rotations,
+            &self.checkpoint_failures,
         ] {
             let _ = family.get_or_create(&l);
         }
@@ -178,6 +181,7 @@ impl LogMetrics {
             &self.lines_unrecognised,
             &self.bytes,
             &self.rotations,
+            &self.checkpoint_failures,
         ] {
             family.remove(&l);
         }

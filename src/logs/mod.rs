@@ -112,6 +112,8 @@ impl tail::Lines for Processor {
 /// One log's follower and counters; outlives config reloads.
 struct LogState {
     config: LogConfig,
+    /// The settings the follower and the labeler were built with.
+    built_with: LogSettings,
     tail: tail::Tail,
     processor: Processor,
     checkpoint: Option<PathBuf>,
@@ -125,7 +127,13 @@ impl LogState {
             .state_dir
             .as_ref()
             .map(|d| d.join(checkpoint::checkpoint_name(log.name())));
-        let resume = checkpoint.as_deref().and_then(checkpoint::load);
+        let resume = checkpoint
+            .as_deref()
+            .and_then(checkpoint::load)
+            .or_else(|| {
+                let dir = settings.state_dir.as_ref()?;
+                checkpoint::load(&dir.join(checkpoint::legacy_name(log.name())))
+            });
         let parser = Parser::new(log)?;
         let events: &[Event] = if log.format.has_events() {
             &Event::ALL
@@ -135,7 +143,13 @@ impl LogState {
         metrics.born(log.name(), events);
         Ok(LogState {
             config: log.clone(),
-            tail: tail::Tail::new(&log.path, settings.max_line_bytes, resume),
+            built_with: settings.clone(),
+            tail: tail::Tail::new(
+                &log.path,
+                settings.max_line_bytes,
+                settings.max_files_per_log,
+                resume,
+            ),
             processor: Processor {
                 parser,
                 labeler: Labeler::new(log.name(), settings.limits(), metrics.clone()),
@@ -164,11 +178,15 @@ impl LogState {
         if offsets == self.saved {
             return;
         }
-        if let Err(e) = checkpoint::save(path, &offsets) {
-            tracing::warn!(path = %path.display(), "cannot save log offsets: {e}");
-        }
-        self.saved = offsets;
         self.saved_at = Instant::now();
+        match checkpoint::save(path, &offsets) {
+            // Marked saved only once written: a failed save is tried again next second.
+            Ok(()) => self.saved = offsets,
+            Err(e) => {
+                self.processor.labeler.checkpoint_failed();
+                tracing::warn!(path = %path.display(), "cannot save log offsets (counted in gateway_log_checkpoint_failures_total): {e}");
+            }
+        }
     }
 }
 
@@ -209,7 +227,7 @@ impl LogRuntime {
             let name = log.name().to_string();
             let reuse = states.get(&name).is_some_and(|s| {
                 let s = lock(s, "log state");
-                s.config == *log && s.tail.max_line() == settings.max_line_bytes
+                s.config == *log && s.built_with.same_state(settings)
             });
             if !reuse {
                 if let Some(old) = states.remove(&name) {
@@ -273,7 +291,13 @@ pub fn one_shot(
     for log in logs {
         let mut state = LogState::new(log, settings, metrics)?;
         state.checkpoint = None;
-        state.tail = tail::Tail::new(&log.path, settings.max_line_bytes, None).from_start();
+        state.tail = tail::Tail::new(
+            &log.path,
+            settings.max_line_bytes,
+            settings.max_files_per_log,
+            None,
+        )
+        .from_start();
         while state.tail.poll(&mut state.processor) {}
         state.tail.flush(&mut state.processor);
         state.processor.labeler.flush(state.tail.files_followed());

@@ -41,6 +41,15 @@ pub fn upstream_items(list: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|item| !item.is_empty() && *item != b":")
 }
 
+/// Bytes of a value a parser keeps between lines (thread ids, clients, upstreams, backend
+/// names): what a parser remembers must not grow with the length of hostile lines.
+pub const KEPT_BYTES: usize = 256;
+
+/// The part of `v` a parser may keep between lines.
+pub fn kept(v: &[u8]) -> &[u8] {
+    &v[..v.len().min(KEPT_BYTES)]
+}
+
 /// A three-digit status code (nginx writes `009` for an HTTP/0.9 reply); anything else, `-`
 /// included, is None.
 pub fn status_code(v: &[u8]) -> Option<u16> {

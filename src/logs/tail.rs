@@ -18,7 +18,8 @@ pub trait Lines {
     fn too_long(&mut self);
     fn bytes(&mut self, n: u64);
     fn rotation(&mut self);
-    /// A problem with `path` (`permission`, `not_a_file`, `io`), reported once per episode.
+    /// A problem with `path` (`permission`, `not_a_file`, `io`, `too_many_files`), reported
+    /// once per episode.
     fn read_error(&mut self, path: &Path, reason: &'static str, detail: &str);
 }
 
@@ -56,6 +57,8 @@ pub struct Tail {
     pattern: String,
     is_glob: bool,
     max_line: usize,
+    /// Files held open at once; more matches of a glob are reported, not opened.
+    max_files: usize,
     /// After the first scan, new files are read from their start.
     started: bool,
     /// Offsets to resume from, used once at the first scan.
@@ -69,12 +72,18 @@ pub struct Tail {
 }
 
 impl Tail {
-    pub fn new(pattern: &str, max_line: usize, resume: Option<Vec<Offset>>) -> Tail {
+    pub fn new(
+        pattern: &str,
+        max_line: usize,
+        max_files: usize,
+        resume: Option<Vec<Offset>>,
+    ) -> Tail {
         let is_glob = pattern.contains(['*', '?', '[']);
         Tail {
             pattern: pattern.to_string(),
             is_glob,
             max_line,
+            max_files,
             started: false,
             resume,
             files: Vec::new(),
@@ -191,12 +200,17 @@ impl Tail {
             return self.report(out, path, "not_a_file", "not a regular file");
         }
         let id = (md.dev(), md.ino());
-        let previous = self.names.insert(path.to_path_buf(), id);
         if let Some(f) = self.files.iter_mut().find(|f| f.id == id) {
+            self.names.insert(path.to_path_buf(), id);
             f.bound = true;
             f.path = path.to_path_buf();
             return;
         }
+        if self.files.len() >= self.max_files {
+            let detail = format!("more than {} files open for this log", self.max_files);
+            return self.report(out, path, "too_many_files", &detail);
+        }
+        let previous = self.names.insert(path.to_path_buf(), id);
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -332,5 +346,53 @@ pub fn split_lines(
             carry.clear();
             *skipping = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Seen {
+        lines: usize,
+        errors: Vec<(PathBuf, &'static str)>,
+    }
+
+    impl Lines for Seen {
+        fn line(&mut self, _: &[u8]) {
+            self.lines += 1;
+        }
+        fn too_long(&mut self) {}
+        fn bytes(&mut self, _: u64) {}
+        fn rotation(&mut self) {}
+        fn read_error(&mut self, path: &Path, reason: &'static str, _: &str) {
+            self.errors.push((path.to_path_buf(), reason));
+        }
+    }
+
+    #[test]
+    fn a_glob_holds_at_most_max_files_open_and_reports_the_rest_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            std::fs::write(dir.path().join(format!("{i}.log")), "a line\n").unwrap();
+        }
+        let pattern = format!("{}/*.log", dir.path().display());
+        let mut tail = Tail::new(&pattern, 1 << 20, 3, None).from_start();
+        let mut seen = Seen::default();
+        tail.poll(&mut seen);
+        tail.poll(&mut seen);
+        assert_eq!(tail.files_followed(), 3);
+        assert_eq!(seen.lines, 3);
+        let excess: Vec<_> = seen
+            .errors
+            .iter()
+            .filter(|(_, r)| *r == "too_many_files")
+            .collect();
+        assert_eq!(
+            excess.len(),
+            2,
+            "each excess file reported once: {excess:?}"
+        );
     }
 }
