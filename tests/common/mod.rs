@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -487,31 +487,63 @@ pub fn exposition(reply: HttpReply, daemon: &Daemon) -> String {
     reply.body
 }
 
-/// Whether `text` declares (`# TYPE`) the family the sample `name` belongs to, in either
-/// exposition format (OpenMetrics names a counter without its `_total`).
-fn declares_family(text: &str, name: &str) -> bool {
-    const SUFFIXES: [&str; 6] = ["_total", "_bucket", "_sum", "_count", "_created", "_info"];
-    text.lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split(' ').next())
-        .any(|family| {
-            name == family
-                || name
-                    .strip_prefix(family)
-                    .is_some_and(|suffix| SUFFIXES.contains(&suffix))
-        })
+/// A family of docs/metrics.md's tables: the interface alerts, dashboards and the chart use.
+pub struct MetricDoc {
+    pub name: String,
+    /// counter, gauge or histogram
+    pub kind: String,
+    pub labels: Vec<String>,
 }
 
-/// Fail naming `name` when `text` has no such family: a typo, an unregistered family or a
-/// failed scrape, never a zero.
-fn require_family(text: &str, name: &str) {
-    if !declares_family(text, name) {
-        let families: Vec<&str> = text
+/// Every `gateway_` family documented in docs/metrics.md (rows `| `name` | type | labels | ... |`).
+pub fn documented_metrics() -> &'static [MetricDoc] {
+    static DOC: OnceLock<Vec<MetricDoc>> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let docs: Vec<MetricDoc> = text
             .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix("`gateway_")?.strip_suffix('`')?;
+                let labels = cells.get(3)?.split(',').map(str::trim);
+                Some(MetricDoc {
+                    name: format!("gateway_{name}"),
+                    kind: cells.get(2)?.to_string(),
+                    labels: labels.filter(|l| !l.is_empty()).map(String::from).collect(),
+                })
+            })
             .collect();
-        panic!("no family declares {name} in this exposition; it has: {families:?}");
+        assert!(docs.len() > 40, "{path}: the metric tables were not read");
+        docs
+    })
+}
+
+/// Whether the sample `name` belongs to `family` (OpenMetrics names a counter without its
+/// `_total`; histograms have `_bucket`, `_sum`, `_count`).
+fn in_family(name: &str, family: &str) -> bool {
+    const SUFFIXES: [&str; 6] = ["_total", "_bucket", "_sum", "_count", "_created", "_info"];
+    name == family
+        || name
+            .strip_prefix(family)
+            .is_some_and(|suffix| SUFFIXES.contains(&suffix))
+}
+
+/// Fail naming `name` unless `text` declares its family (`# TYPE`) or docs/metrics.md
+/// documents it (a family without series has no `# TYPE` line): a typo is never a zero.
+fn require_family(text: &str, name: &str) {
+    let mut declared = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next());
+    if declared.any(|family| in_family(name, family))
+        || documented_metrics()
+            .iter()
+            .any(|doc| in_family(name, &doc.name))
+    {
+        return;
     }
+    panic!("{name} is neither in this exposition nor in docs/metrics.md: a typo?\n{text}");
 }
 
 /// Whether the `{...}` contents `label_text` hold `key="value"` as a whole pair.
