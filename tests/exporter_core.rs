@@ -20,6 +20,7 @@ fn metrics_negotiates_format_and_passes_promtool() {
         exporter.value("gateway_probes_total", &[("target", "self")])
     });
     let plain = get(exporter.port, "/metrics");
+    assert_eq!(plain.status, 200, "{}", plain.body);
     assert_eq!(
         plain.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
@@ -438,8 +439,15 @@ fn probe_output_matches_blackbox_exporter_metric_names() {
     );
     for path in ["/", "/ok"] {
         let query = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}{path}");
-        let theirs = get(bb_port, &query).body;
-        let mine = get(ours.port, &query).body;
+        let (theirs, mine) = (get(bb_port, &query), get(ours.port, &query));
+        assert_eq!(
+            (theirs.status, mine.status),
+            (200, 200),
+            "{path}: blackbox {}, ours {}",
+            theirs.body,
+            mine.body
+        );
+        let (theirs, mine) = (theirs.body, mine.body);
         promtool_check_metrics(&mine).unwrap();
         for name in [
             "probe_success",
