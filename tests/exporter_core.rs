@@ -282,7 +282,7 @@ fn reload_accepts_good_and_refuses_bad_configs() {
     let refused = http("POST", exporter.port, "/-/reload", &[]);
     assert_eq!(refused.status, 500);
     assert!(
-        refused.body.contains("bogus") && refused.body.contains("line"),
+        refused.body.contains("line 2 column 37") && refused.body.contains("unknown field `bogus`"),
         "{}",
         refused.body
     );

@@ -501,17 +501,18 @@ fn prometheus_rule_is_the_alerts_directory_and_passes_promtool() -> Result<(), T
             "dashboardUrl not applied to {alert}: {dashboard}"
         );
     }
-    // Templates in annotations are Prometheus', not Helm's: they must arrive untouched.
+    // Templates in annotations are Prometheus', not Helm's: every one must arrive untouched.
     let raw: String = rule_files()
         .iter()
         .map(|(p, _)| std::fs::read_to_string(p).unwrap())
         .collect();
-    if raw.contains("{{ $labels.") {
-        assert!(
-            spec.to_string().contains("{{ $labels."),
-            "Prometheus templates were eaten by Helm"
-        );
-    }
+    let templates = raw.matches("{{ $labels.").count();
+    assert!(templates > 0, "no annotation uses {{{{ $labels.* }}}}");
+    assert_eq!(
+        spec.to_string().matches("{{ $labels.").count(),
+        templates,
+        "Prometheus templates were eaten by Helm"
+    );
     Ok(())
 }
 
