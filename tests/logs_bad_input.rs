@@ -1,12 +1,10 @@
 //! Bad input: invalid UTF-8, NUL bytes, megabyte lines, a log replaced by a directory, an
-//! unreadable log. Each is counted (once), nothing panics, and the other logs keep flowing.
+//! unreadable log, a flood of distinct vhosts and upstreams. Each is counted (once), nothing
+//! panics, and the other logs keep flowing.
 
 mod common;
-#[path = "common/servers.rs"]
-mod servers;
 
 use common::*;
-use servers::sum;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -34,6 +32,7 @@ fn bad_lines_and_vanishing_logs_are_counted_and_survived() {
         good.display(),
         bad.display()
     ));
+    exporter.wait_following("good", 1.0);
     let value = |e: &Exporter, name: &str, labels: &[(&str, &str)]| sum(&e.metrics(), name, labels);
     let flowing = |e: &Exporter, n: f64| {
         append(&good, REFUSED.as_bytes());
@@ -194,9 +193,75 @@ fn an_unreadable_log_is_counted_and_the_others_still_read() {
         1.0,
         "{text}"
     );
+    assert_absent(&text, "gateway_upstream_errors_total", &[("log", "secret")]);
+}
+
+/// An nginx error line for `vhost` failing on `upstream`.
+fn refused(vhost: &str, upstream: &str) -> String {
+    REFUSED
+        .replace("s.test", vhost)
+        .replace("10.0.0.1:80", upstream)
+}
+
+#[test]
+fn the_cardinality_cap_folds_new_vhosts_and_upstreams_into_overflow() {
+    let dir = tempdir();
+    let log = dir.path().join("error.log");
+    std::fs::write(&log, "").unwrap();
+    let exporter = Exporter::start(&format!(
+        "logs:\n  - {{path: {}, format: nginx_error, name: capped}}\nlog_settings: {{poll_interval: 20ms, max_label_values: 2}}\n",
+        log.display()
+    ));
+    exporter.wait_following("capped", 1.0);
+    // Two vhosts and two upstreams fit; c and 10.0.0.3 come third and fold, every time.
+    let lines = [
+        ("a", "10.0.0.1:80"),
+        ("b", "10.0.0.2:80"),
+        ("c", "10.0.0.3:80"),
+        ("a", "10.0.0.3:80"),
+        ("c", "10.0.0.1:80"),
+        ("c", "10.0.0.3:80"),
+    ];
+    let text: String = lines.iter().map(|(v, u)| refused(v, u)).collect();
+    append(&log, text.as_bytes());
+    let text = eventually(Duration::from_secs(5), "every line read", || {
+        let text = exporter.metrics();
+        (sum(&text, "gateway_log_lines_read_total", &[("log", "capped")]) >= 6.0).then_some(text)
+    });
+    let errors = |vhost: &str, upstream: &str| {
+        sample_value(
+            &text,
+            "gateway_upstream_errors_total",
+            &[("log", "capped"), ("vhost", vhost), ("upstream", upstream)],
+        )
+    };
+    let overflow = "__overflow__";
+    assert_eq!(errors("a", "10.0.0.1:80"), Some(1.0), "{text}");
+    assert_eq!(errors("b", "10.0.0.2:80"), Some(1.0), "{text}");
+    assert_eq!(errors(overflow, overflow), Some(2.0), "{text}");
+    assert_eq!(errors("a", overflow), Some(1.0), "{text}");
+    assert_eq!(errors(overflow, "10.0.0.1:80"), Some(1.0), "{text}");
     assert_eq!(
-        sum(&text, "gateway_upstream_errors_total", &[("log", "secret")]),
-        0.0,
-        "{text}"
+        sum(&text, "gateway_upstream_errors_total", &[("log", "capped")]),
+        6.0,
+        "no line lost to the cap"
     );
+    assert_absent(&text, "gateway_upstream_errors_total", &[("vhost", "c")]);
+    assert_absent(
+        &text,
+        "gateway_upstream_errors_total",
+        &[("upstream", "10.0.0.3:80")],
+    );
+    for label in ["vhost", "upstream"] {
+        assert_eq!(
+            sample_value(
+                &text,
+                "gateway_log_cardinality_overflow_total",
+                &[("log", "capped"), ("label", label)]
+            ),
+            Some(3.0),
+            "{label}: {text}"
+        );
+    }
+    promtool_check_metrics(&text).unwrap();
 }

@@ -7,7 +7,7 @@ mod common;
 mod servers;
 
 use common::*;
-use servers::{BlackholePort, Haproxy, one_shot, sum};
+use servers::{BlackholePort, Haproxy, one_shot};
 use std::time::Duration;
 
 #[test]

@@ -7,7 +7,7 @@ use gateway_exporter::logs::haproxy::Haproxy;
 use gateway_exporter::logs::nginx_access::{
     AccessFormat, COMBINED, JsonFormat, JsonKeys, scan_object,
 };
-use gateway_exporter::logs::sink::{Access, Sink};
+use gateway_exporter::logs::sink::{Access, Sink, Verdict};
 use gateway_exporter::logs::tail::{Lines, split_lines};
 use gateway_exporter::logs::{nginx_error, phpfpm};
 use proptest::prelude::*;
@@ -68,6 +68,116 @@ fn mangled() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// What an access line carried, owned.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    vhost: Vec<u8>,
+    status: u16,
+    upstream_addr: Vec<u8>,
+    upstream_status: Vec<u8>,
+    upstream_time: Option<f64>,
+}
+
+#[derive(Default)]
+struct Recorder(Vec<Seen>);
+
+impl Sink for Recorder {
+    fn error(&mut self, _: Cause, _: &[u8], _: &[u8]) {}
+    fn event(&mut self, _: Event) {}
+    fn access(&mut self, a: &Access<'_>) {
+        self.0.push(Seen {
+            vhost: a.vhost.to_vec(),
+            status: a.status,
+            upstream_addr: a.upstream_addr.to_vec(),
+            upstream_status: a.upstream_status.to_vec(),
+            upstream_time: a.upstream_time,
+        });
+    }
+}
+
+/// nginx variables and a value strategy for each: values never hold a space, a quote, a
+/// bracket or a `|`, so every separator below ends its field where the format says.
+fn variables() -> Vec<(&'static str, BoxedStrategy<String>)> {
+    let word = || "[a-z0-9./-]{1,12}".boxed();
+    vec![
+        ("status", "[1-5][0-9][0-9]".boxed()),
+        ("host", "[a-z]{1,8}(\\.[a-z]{1,5})?".boxed()),
+        ("server_name", "[a-z]{1,8}".boxed()),
+        (
+            "upstream_addr",
+            "10\\.0\\.[0-9]{1,3}\\.[0-9]{1,3}:[0-9]{2,5}(,10\\.0\\.0\\.[0-9]:80)?".boxed(),
+        ),
+        (
+            "upstream_status",
+            "[1-5][0-9][0-9](,[1-5][0-9][0-9])?".boxed(),
+        ),
+        ("upstream_response_time", "[0-9]\\.[0-9]{3}".boxed()),
+        ("remote_addr", word()),
+        ("time_local", word()),
+        ("request_time", word()),
+        ("body_bytes_sent", "[0-9]{1,6}".boxed()),
+        ("http_user_agent", word()),
+    ]
+}
+
+const SEPARATORS: [&str; 8] = [" ", " - ", "\" \"", " [", "] ", " ua=\"", "\" ", "|"];
+
+/// A `log_format` built from variables (always `$status`) and separators, a line written
+/// in it, and the access the parser must read from that line.
+fn format_and_line() -> impl Strategy<Value = (String, String, Seen)> {
+    let names: Vec<usize> = (1..variables().len()).collect();
+    (
+        prop::sample::subsequence(names, 0..6).prop_shuffle(),
+        any::<prop::sample::Index>(),
+        prop::collection::vec(prop::sample::select(SEPARATORS.to_vec()), 12),
+        any::<bool>(),
+        prop::option::of(prop::sample::select(vec!["[", "- ", "\""])),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(mut picked, status_at, seps, trailing, prefix, braced)| {
+            picked.insert(status_at.index(picked.len() + 1), 0); // $status, somewhere
+            let all = variables();
+            let values: Vec<BoxedStrategy<String>> =
+                picked.iter().map(|i| all[*i].1.clone()).collect();
+            (Just((picked, seps, trailing, prefix, braced)), values)
+        })
+        .prop_map(|((picked, seps, trailing, prefix, braced), values)| {
+            let all = variables();
+            let mut format = prefix.unwrap_or("").to_string();
+            let mut line = format.clone();
+            let mut fields = std::collections::HashMap::new();
+            for (n, (i, value)) in picked.iter().zip(&values).enumerate() {
+                let name = all[*i].0;
+                format.push_str(&if braced {
+                    format!("${{{name}}}")
+                } else {
+                    format!("${name}")
+                });
+                line.push_str(value);
+                fields.insert(name, value.as_str());
+                if n + 1 < picked.len() || trailing {
+                    format.push_str(seps[n]);
+                    line.push_str(seps[n]);
+                }
+            }
+            let field = |name: &str| fields.get(name).copied().unwrap_or("").as_bytes().to_vec();
+            let vhost = ["server_name", "host"]
+                .iter()
+                .find_map(|n| fields.get(n))
+                .map_or(b"-".to_vec(), |v| v.as_bytes().to_vec());
+            let want = Seen {
+                vhost,
+                status: fields["status"].parse().unwrap(),
+                upstream_addr: field("upstream_addr"),
+                upstream_status: field("upstream_status"),
+                upstream_time: fields
+                    .get("upstream_response_time")
+                    .map(|t| t.parse().unwrap()),
+            };
+            (format, line, want)
+        })
+}
+
 fn all_parsers(line: &[u8]) {
     let mut sink = Count::default();
     nginx_error::parse(line, &mut sink);
@@ -104,6 +214,27 @@ proptest! {
         if let Ok(f) = AccessFormat::compile(&format) {
             f.parse(&line, &mut Count::default());
         }
+    }
+
+    #[test]
+    fn token_formats_parse_the_lines_they_describe(
+        (format, line, want) in format_and_line(),
+        junk in prop::collection::vec(any::<u8>(), 0..20),
+        at in any::<usize>(),
+    ) {
+        let compiled = AccessFormat::compile(&format);
+        prop_assert!(compiled.is_ok(), "{format:?}: {:?}", compiled.err());
+        let compiled = compiled.unwrap();
+        let mut got = Recorder::default();
+        prop_assert_eq!(compiled.parse(line.as_bytes(), &mut got), Verdict::Known, "{:?} on {:?}", format, line);
+        prop_assert_eq!(&got.0, &vec![want], "{:?} on {:?}", format, line);
+        // The same line with junk spliced in anywhere: no panic, at most one access.
+        let mut mangled = line.into_bytes();
+        let at = at % (mangled.len() + 1);
+        mangled.splice(at..at, junk);
+        let mut got = Recorder::default();
+        compiled.parse(&mangled, &mut got);
+        prop_assert!(got.0.len() <= 1);
     }
 
     #[test]

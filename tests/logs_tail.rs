@@ -3,11 +3,8 @@
 //! checkpoint across restarts. Counts must be exact: no line lost, none counted twice.
 
 mod common;
-#[path = "common/servers.rs"]
-mod servers;
 
 use common::*;
-use servers::sum;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,6 +64,15 @@ impl Writer {
     }
 }
 
+/// `gateway_log_rotations_total` for `log`.
+fn rotations(exporter: &Exporter, log: &str) -> f64 {
+    sum(
+        &exporter.metrics(),
+        "gateway_log_rotations_total",
+        &[("log", log)],
+    )
+}
+
 #[test]
 fn rotation_torture_counts_every_line_once() {
     let dir = tempdir();
@@ -76,14 +82,7 @@ fn rotation_torture_counts_every_line_once() {
         "logs:\n  - {{path: {}, format: nginx_error, name: app}}\nlog_settings: {{poll_interval: 20ms}}\n",
         path.display()
     ));
-    eventually(Duration::from_secs(5), "file followed", || {
-        (sum(
-            &exporter.metrics(),
-            "gateway_log_files_followed",
-            &[("log", "app")],
-        ) == 1.0)
-            .then_some(())
-    });
+    exporter.wait_following("app", 1.0);
     let w = Arc::new(Writer {
         file: Mutex::new(append(&path)),
         path: path.clone(),
@@ -95,11 +94,28 @@ fn rotation_torture_counts_every_line_once() {
         let w = w.clone();
         std::thread::spawn(move || w.run())
     };
+    // Each step waits for the exporter to have seen it (a counter moved), never for a
+    // poll to fall inside a sleep: a loaded machine only makes the test slower.
+    let rotated = std::cell::Cell::new(0.0);
+    let wait_rotation = |step: &str| {
+        rotated.set(rotated.get() + 1.0);
+        eventually(Duration::from_secs(10), step, || {
+            (rotations(&exporter, "app") >= rotated.get()).then_some(())
+        });
+    };
+    // With the writer paused: every line so far read, the path missing or not.
+    let wait_caught_up = |step: &str| {
+        let target = w.written.load(Ordering::Relaxed) as f64;
+        eventually(Duration::from_secs(10), step, || {
+            (read(&exporter, "app") >= target).then_some(())
+        });
+    };
     let old = dir.path().join("app.log.1");
     let copy = dir.path().join("app.log.copy");
-    let rounds = 5;
+    let rounds: u32 = 5;
+    let reloads_before = sum(&exporter.metrics(), "gateway_config_reloads_total", &[]);
     for round in 0..rounds {
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(30)); // let the writer write
         // 1. rename and create, the writer reopening at once.
         {
             let _pause = w.file.lock().unwrap();
@@ -107,34 +123,25 @@ fn rotation_torture_counts_every_line_once() {
             File::create(&path).unwrap();
             w.reopen.store(true, Ordering::Relaxed);
         }
-        std::thread::sleep(Duration::from_millis(60));
-        // 2. rename, the writer going on in the renamed file for a while (a late USR1),
-        // with a pause longer than a poll interval in between.
+        wait_rotation("rename and create seen");
+        // 2. rename, the writer going on in the renamed file for a while (a late USR1):
+        // the lines it adds there are read while the path is missing.
         std::fs::rename(&path, &old).unwrap();
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(Duration::from_millis(30));
         {
             let _pause = w.file.lock().unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(40));
-        {
-            let _pause = w.file.lock().unwrap();
+            wait_caught_up("renamed file read to its end while the path is missing");
             File::create(&path).unwrap();
             w.reopen.store(true, Ordering::Relaxed);
         }
-        std::thread::sleep(Duration::from_millis(60));
+        wait_rotation("late reopen seen");
         // 3. copytruncate. logrotate loses whatever the copy missed and the reader had not
         // read yet; that loss is not ours to measure, so wait until the exporter caught up.
         // The file then regrows past the old offset before the next poll: only the bytes
         // before the offset can tell it was truncated.
         {
             let mut f = w.file.lock().unwrap();
-            let target = w.written.load(Ordering::Relaxed) as f64;
-            eventually(
-                Duration::from_secs(5),
-                "caught up before copytruncate",
-                || (read(&exporter, "app") >= target).then_some(()),
-            );
+            wait_caught_up("caught up before copytruncate");
             std::fs::copy(&path, &copy).unwrap();
             let size = std::fs::metadata(&path).unwrap().len();
             OpenOptions::new()
@@ -151,21 +158,23 @@ fn rotation_torture_counts_every_line_once() {
             }
             f.write_all(burst.as_bytes()).unwrap();
         }
-        std::thread::sleep(Duration::from_millis(60));
+        wait_rotation("copytruncate seen");
         // 4. delete and recreate; lines written to the deleted file before the reopen count.
         std::fs::remove_file(&path).unwrap();
         std::thread::sleep(Duration::from_millis(30));
         {
             let _pause = w.file.lock().unwrap();
+            wait_caught_up("deleted file read to its end");
             File::create(&path).unwrap();
             w.reopen.store(true, Ordering::Relaxed);
         }
+        wait_rotation("delete and recreate seen");
         // 5. a config reload in the middle of it all must neither re-read nor skip.
         if round % 2 == 0 {
             exporter.daemon.signal(libc::SIGHUP);
         }
     }
-    std::thread::sleep(Duration::from_millis(60));
+    std::thread::sleep(Duration::from_millis(30));
     w.stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let written = w.written.load(Ordering::Relaxed) as f64;
@@ -176,7 +185,11 @@ fn rotation_torture_counts_every_line_once() {
     eventually(Duration::from_secs(10), "every line read", || {
         (read(&exporter, "app") >= written).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(200));
+    let reloads = reloads_before + rounds.div_ceil(2) as f64;
+    eventually(Duration::from_secs(10), "every SIGHUP handled", || {
+        (sum(&exporter.metrics(), "gateway_config_reloads_total", &[]) >= reloads).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(200)); // nothing more may come
     let text = exporter.metrics();
     assert_eq!(
         sum(&text, "gateway_log_lines_read_total", &[("log", "app")]),
@@ -192,20 +205,24 @@ fn rotation_torture_counts_every_line_once() {
         written
     );
     assert_eq!(
-        sum(
+        sample_value(
             &text,
             "gateway_log_lines_unrecognised_total",
             &[("log", "app")]
         ),
-        0.0
+        Some(0.0)
     );
-    // Rename (x2), copytruncate and delete-and-recreate, each round.
+    // Rename (x2), copytruncate and delete-and-recreate, each round, each seen once.
     assert_eq!(
         sum(&text, "gateway_log_rotations_total", &[("log", "app")]),
         4.0 * rounds as f64,
         "{text}"
     );
-    assert!(sum(&text, "gateway_config_reloads_total", &[]) >= 1.0);
+    assert_eq!(
+        sum(&text, "gateway_config_reloads_total", &[]),
+        reloads,
+        "one reload per SIGHUP"
+    );
 }
 
 #[test]
@@ -217,14 +234,7 @@ fn globs_gain_files_and_late_files_are_read_from_their_start() {
         "logs:\n  - {{path: '{d}/*.log', format: nginx_error, name: glob}}\n  - {{path: {d}/later/x.log, format: nginx_error, name: later}}\nlog_settings: {{poll_interval: 20ms}}\n",
         d = d.display()
     ));
-    eventually(Duration::from_secs(5), "a.log followed", || {
-        (sum(
-            &exporter.metrics(),
-            "gateway_log_files_followed",
-            &[("log", "glob")],
-        ) == 1.0)
-            .then_some(())
-    });
+    exporter.wait_following("glob", 1.0);
     append(&d.join("a.log"))
         .write_all(line(3).as_bytes())
         .unwrap();
@@ -284,7 +294,7 @@ fn globs_gain_files_and_late_files_are_read_from_their_start() {
 
 /// A log `app.log` holding one line, followed with offsets checkpointed in `state/`:
 /// (log, state dir, config).
-fn checkpointed_log(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
+fn checkpointed_log(dir: &Path) -> (PathBuf, PathBuf, String) {
     let log = dir.join("app.log");
     let state = dir.join("state");
     std::fs::write(&log, line(0)).unwrap();
@@ -301,14 +311,7 @@ fn a_checkpoint_continues_where_the_last_run_stopped() {
     let dir = tempdir();
     let (log, state, config) = checkpointed_log(dir.path());
     let first = Exporter::start(&config);
-    eventually(Duration::from_secs(5), "followed", || {
-        (sum(
-            &first.metrics(),
-            "gateway_log_files_followed",
-            &[("log", "app")],
-        ) == 1.0)
-            .then_some(())
-    });
+    first.wait_following("app", 1.0);
     let mut f = append(&log);
     for n in 1..=10 {
         f.write_all(line(n).as_bytes()).unwrap();
@@ -317,12 +320,9 @@ fn a_checkpoint_continues_where_the_last_run_stopped() {
         (read(&first, "app") >= 10.0).then_some(())
     });
     // Offsets are saved at most once a second.
+    let size = std::fs::metadata(&log).unwrap().len();
     eventually(Duration::from_secs(5), "checkpoint written", || {
-        std::fs::read_to_string(state.join("app.offsets"))
-            .ok()
-            .filter(|t| {
-                t.split(' ').nth(2) == Some(&std::fs::metadata(&log).unwrap().len().to_string())
-            })
+        (checkpointed_offset(&state, &log) == Some(size)).then_some(())
     });
     drop(first);
     for n in 11..=15 {
@@ -336,23 +336,46 @@ fn a_checkpoint_continues_where_the_last_run_stopped() {
     assert_eq!(read(&second, "app"), 5.0);
 }
 
+/// The offset `state` records for `log`, if any.
+fn checkpointed_offset(state: &Path, log: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(state.join("app.offsets")).ok()?;
+    text.lines().find_map(|l| {
+        let fields: Vec<&str> = l.splitn(4, ' ').collect();
+        (fields.get(3) == Some(&log.to_str()?)).then(|| fields[2].parse().ok())?
+    })
+}
+
 #[test]
 fn a_clean_shutdown_saves_the_offsets() {
     let dir = tempdir();
-    let (log, _, config) = checkpointed_log(dir.path());
+    let (log, state, config) = checkpointed_log(dir.path());
     let first = Exporter::start(&config);
+    first.wait_following("app", 1.0);
     let mut f = append(&log);
-    for n in 1..=10 {
-        f.write_all(line(n).as_bytes()).unwrap();
+    // Lines read but not yet checkpointed (saves are at most once a second): if a periodic
+    // save caught up meanwhile, append more until the checkpoint is stale again.
+    let mut written = 0;
+    loop {
+        written += 1;
+        f.write_all(line(written).as_bytes()).unwrap();
+        eventually(Duration::from_secs(5), "line read", || {
+            (read(&first, "app") >= written as f64).then_some(())
+        });
+        let size = std::fs::metadata(&log).unwrap().len();
+        if checkpointed_offset(&state, &log) != Some(size) {
+            break;
+        }
+        assert!(written < 50, "every line was checkpointed at once");
     }
-    eventually(Duration::from_secs(5), "10 lines", || {
-        (read(&first, "app") >= 10.0).then_some(())
-    });
-    // Stopped (SIGTERM) well inside the one-second save throttle: only the shutdown
-    // save can have recorded the offsets.
-    drop(first);
-    for n in 11..=15 {
-        f.write_all(line(n).as_bytes()).unwrap();
+    let size = std::fs::metadata(&log).unwrap().len();
+    drop(first); // SIGTERM
+    assert_eq!(
+        checkpointed_offset(&state, &log),
+        Some(size),
+        "the shutdown saved the offset of the last line read"
+    );
+    for n in 1..=5 {
+        f.write_all(line(written + n).as_bytes()).unwrap();
     }
     let second = Exporter::start(&config);
     eventually(Duration::from_secs(5), "5 lines", || {

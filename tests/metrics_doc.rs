@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// `name -> type` from the `# TYPE` lines of a text 0.0.4 exposition.
 fn emitted_families(text: &str) -> BTreeMap<String, String> {
@@ -16,14 +16,25 @@ fn emitted_families(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `name -> type` from the first two columns of every table row naming a `gateway_` metric.
-fn documented_families(doc: &str) -> BTreeMap<String, String> {
-    doc.lines()
-        .filter_map(|l| {
-            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-            name.starts_with("gateway_")
-                .then(|| (name.to_string(), cells.get(2).unwrap_or(&"").to_string()))
+/// Label names of every sample of `family` (histograms: without `le`), one set per series.
+fn emitted_label_sets(text: &str, family: &str) -> BTreeSet<BTreeSet<String>> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series))
+        .filter_map(|series| {
+            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+            let ours = name == family
+                || ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix) == Some(family));
+            ours.then(|| {
+                labels
+                    .trim_end_matches('}')
+                    .split("\",")
+                    .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.to_string()))
+                    .filter(|k| k != "le")
+                    .collect()
+            })
         })
         .collect()
 }
@@ -42,13 +53,10 @@ const ACCESS_LINE: &str = "127.0.0.1 - - [21/Nov/2026:23:57:38 +0000] \"GET / HT
 
 #[test]
 fn every_family_is_documented_and_every_documented_family_exists() {
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
-    let documented = documented_families(&doc);
-    assert!(
-        documented.len() > 40,
-        "the doc's tables were not read: {documented:?}"
-    );
+    let documented: BTreeMap<&str, &MetricDoc> = documented_metrics()
+        .iter()
+        .map(|doc| (doc.name.as_str(), doc))
+        .collect();
 
     // One exporter with every source busy, so that every family has a series.
     let dir = tempdir();
@@ -97,18 +105,21 @@ fn every_family_is_documented_and_every_documented_family_exists() {
         flag.display(),
     );
     let exporter = Exporter::start(&config);
-    std::thread::sleep(std::time::Duration::from_millis(300)); // logs followed from their end
+    // Logs are followed from their end: write once they are followed.
+    exporter.wait_following("err", 1.0);
+    exporter.wait_following("acc", 1.0);
     std::fs::write(&error_log, ERROR_LINES).unwrap();
     std::fs::write(&access_log, ACCESS_LINE).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let emitted = loop {
-        let emitted = emitted_families(&exporter.metrics());
+    let (text, emitted) = loop {
+        let text = exporter.metrics();
+        let emitted = emitted_families(&text);
         let missing: Vec<_> = documented
             .keys()
-            .filter(|n| !emitted.contains_key(*n))
+            .filter(|n| !emitted.contains_key(**n))
             .collect();
         if missing.is_empty() {
-            break emitted;
+            break (text, emitted);
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -118,16 +129,23 @@ fn every_family_is_documented_and_every_documented_family_exists() {
     };
     let undocumented: Vec<_> = emitted
         .keys()
-        .filter(|n| !documented.contains_key(*n))
+        .filter(|n| !documented.contains_key(n.as_str()))
         .collect();
     assert!(
         undocumented.is_empty(),
         "emitted but not in docs/metrics.md: {undocumented:?}"
     );
     for (name, kind) in &emitted {
+        let doc = documented[name.as_str()];
         assert_eq!(
-            &documented[name], kind,
+            &doc.kind, kind,
             "{name}: documented type differs from the exposition"
         );
+        let want: BTreeSet<String> = doc.labels.iter().cloned().collect();
+        let series = emitted_label_sets(&text, name);
+        assert!(!series.is_empty(), "{name}: no series read");
+        for got in series {
+            assert_eq!(got, want, "{name}: labels differ from docs/metrics.md");
+        }
     }
 }

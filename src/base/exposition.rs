@@ -12,11 +12,33 @@ pub enum Format {
 }
 
 impl Format {
-    /// Content negotiation on the `Accept` header: OpenMetrics only when asked for.
+    /// Content negotiation on the `Accept` header, q-values included: OpenMetrics when it
+    /// is acceptable (q > 0) and weighs at least as much as plain text (which `text/*` and
+    /// `*/*` also name); anything else, even a header refusing both, gets plain text.
     pub fn from_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Text004,
+        let (mut openmetrics, mut text) = (0.0f32, 0.0f32);
+        for range in accept.unwrap_or("").split(',') {
+            let mut params = range.split(';').map(str::trim);
+            let media = params.next().unwrap_or("").to_ascii_lowercase();
+            // RFC 9110: q defaults to 1; a malformed weight leaves the range out.
+            let q = params
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
+                .filter(|q| (0.0..=1.0).contains(q));
+            let Some(q) = q else { continue };
+            match media.as_str() {
+                "application/openmetrics-text" | "application/*" => {
+                    openmetrics = openmetrics.max(q)
+                }
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text004
         }
     }
 

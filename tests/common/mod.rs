@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,7 @@ impl Daemon {
     }
 
     pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) only reads its two integer arguments.
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
 }
@@ -113,6 +114,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         let pgid = self.child.id() as i32;
+        // SAFETY: kill(2) on the group this Daemon created; it only reads its arguments.
         unsafe { libc::kill(-pgid, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
@@ -121,6 +123,7 @@ impl Drop for Daemon {
             }
             thread::sleep(Duration::from_millis(20));
         }
+        // SAFETY: as above.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
         let _ = self.child.wait();
     }
@@ -208,8 +211,11 @@ impl HttpReply {
 }
 
 /// `METHOD path` against 127.0.0.1:port with extra headers; HTTP/1.0 so the body ends at close.
+/// A connection or read error fails the test: a cut-off reply must not pass for a short one.
 pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> HttpReply {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let what = format!("{method} 127.0.0.1:{port}{path}");
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("{what}: cannot connect: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req =
         format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n");
@@ -217,9 +223,15 @@ pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)]) -> Ht
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(req.as_bytes())
+        .unwrap_or_else(|e| panic!("{what}: cannot send the request: {e}"));
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
+    s.read_to_end(&mut raw).unwrap_or_else(|e| {
+        panic!(
+            "{what}: reading the reply failed after {} bytes: {e}",
+            raw.len()
+        )
+    });
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
@@ -376,6 +388,8 @@ fn socket_linger_zero(conn: &TcpStream) -> std::io::Result<()> {
         l_onoff: 1,
         l_linger: 0,
     };
+    // SAFETY: the fd is open for the borrow of `conn`; the option value points at a live
+    // `linger` of the size given.
     let rc = unsafe {
         libc::setsockopt(
             conn.as_raw_fd(),
@@ -436,34 +450,170 @@ impl Exporter {
         }
     }
 
+    /// One scrape of /metrics. A non-200 or an empty exposition fails the test: a failed
+    /// scrape must never read as "absent" or "zero".
     pub fn metrics(&self) -> String {
-        get(self.port, "/metrics").body
+        exposition(get(self.port, "/metrics"), &self.daemon)
     }
 
     /// The value of the sample `name{labels}` where every given label matches.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         sample_value(&self.metrics(), name, labels)
     }
+
+    /// Wait until `log`'s files are followed (`gateway_log_files_followed` = `files`): a log
+    /// is read from its end, so lines written before its first poll would not count.
+    pub fn wait_following(&self, log: &str, files: f64) {
+        eventually(
+            Duration::from_secs(5),
+            &format!("{files} file(s) of log {log} followed"),
+            || {
+                (self.value("gateway_log_files_followed", &[("log", log)]) == Some(files))
+                    .then_some(())
+            },
+        );
+    }
 }
 
-/// Find one sample in exposition text: `name` exactly, each of `labels` present.
-pub fn sample_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+/// The body of a /metrics reply, or a failed test naming the status and `daemon`'s stderr.
+pub fn exposition(reply: HttpReply, daemon: &Daemon) -> String {
+    assert!(
+        reply.status == 200 && reply.body.contains("# TYPE "),
+        "scrape failed: status {}, body {:?}\nexporter stderr:\n{}",
+        reply.status,
+        reply.body,
+        daemon.stderr()
+    );
+    reply.body
+}
+
+/// A family of docs/metrics.md's tables: the interface alerts, dashboards and the chart use.
+pub struct MetricDoc {
+    pub name: String,
+    /// counter, gauge or histogram
+    pub kind: String,
+    pub labels: Vec<String>,
+}
+
+/// Every `gateway_` family documented in docs/metrics.md (rows `| `name` | type | labels | ... |`).
+pub fn documented_metrics() -> &'static [MetricDoc] {
+    static DOC: OnceLock<Vec<MetricDoc>> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let docs: Vec<MetricDoc> = text
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix("`gateway_")?.strip_suffix('`')?;
+                let labels = cells.get(3)?.split(',').map(str::trim);
+                Some(MetricDoc {
+                    name: format!("gateway_{name}"),
+                    kind: cells.get(2)?.to_string(),
+                    labels: labels.filter(|l| !l.is_empty()).map(String::from).collect(),
+                })
+            })
+            .collect();
+        assert!(docs.len() > 40, "{path}: the metric tables were not read");
+        docs
+    })
+}
+
+/// Whether the sample `name` belongs to `family` (OpenMetrics names a counter without its
+/// `_total`; histograms have `_bucket`, `_sum`, `_count`).
+fn in_family(name: &str, family: &str) -> bool {
+    const SUFFIXES: [&str; 6] = ["_total", "_bucket", "_sum", "_count", "_created", "_info"];
+    name == family
+        || name
+            .strip_prefix(family)
+            .is_some_and(|suffix| SUFFIXES.contains(&suffix))
+}
+
+/// Fail naming `name` unless `text` declares its family (`# TYPE`) or docs/metrics.md
+/// documents it (a family without series has no `# TYPE` line): a typo is never a zero.
+fn require_family(text: &str, name: &str) {
+    let mut declared = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next());
+    if declared.any(|family| in_family(name, family))
+        || documented_metrics()
+            .iter()
+            .any(|doc| in_family(name, &doc.name))
+    {
+        return;
+    }
+    panic!("{name} is neither in this exposition nor in docs/metrics.md: a typo?\n{text}");
+}
+
+/// Whether the `{...}` contents `label_text` hold `key="value"` as a whole pair.
+fn has_label(label_text: &str, key: &str, value: &str) -> bool {
+    let pair = format!("{key}=\"{value}\"");
+    label_text.match_indices(&pair).any(|(at, _)| {
+        let before_ok = at == 0 || label_text.as_bytes()[at - 1] == b',';
+        let after = &label_text[at + pair.len()..];
+        before_ok && (after.is_empty() || after.starts_with(','))
+    })
+}
+
+/// Every sample of `name` (exactly) carrying all of `labels`, as (series, value).
+fn matching_samples<'a>(text: &'a str, name: &str, labels: &[(&str, &str)]) -> Vec<(&'a str, f64)> {
+    require_family(text, name);
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
+        .filter_map(|line| {
             let (series, value) = line.rsplit_once(' ')?;
             let (metric, label_text) = match series.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                Some((m, rest)) => (m, rest.strip_suffix('}').unwrap_or(rest)),
                 None => (series, ""),
             };
-            if metric != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
-            if all { value.parse().ok() } else { None }
+            let all = metric == name && labels.iter().all(|(k, v)| has_label(label_text, k, v));
+            all.then(|| (series, value.parse().unwrap_or(f64::NAN)))
         })
+        .collect()
+}
+
+/// The value of the first sample `name{labels}`; None when no series matches. Zero checks
+/// compare with `Some(0.0)`, so that a missing series cannot pass for a zero one.
+pub fn sample_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    matching_samples(text, name, labels)
+        .first()
+        .map(|(_, value)| *value)
+}
+
+/// Sum of every sample of `name` whose labels include all of `labels` (0 when none
+/// matches: use [`sample_value`] for a zero check). The family itself must exist.
+pub fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    matching_samples(text, name, labels)
+        .iter()
+        .map(|(_, value)| value)
+        .sum()
+}
+
+/// Fail unless `name`'s family exists and has no series carrying all of `labels`.
+pub fn assert_absent(text: &str, name: &str, labels: &[(&str, &str)]) {
+    let found = matching_samples(text, name, labels);
+    assert!(
+        found.is_empty(),
+        "{name}{labels:?} should have no series, found: {found:?}"
+    );
+}
+
+/// Wall-clock assertions run alone in their test binary (cargo runs the binaries one after
+/// another): a timing test holds [`run_alone`], every other test of that binary
+/// [`run_beside_others`], so no sibling competes for the two cores while it measures.
+static TIMING: RwLock<()> = RwLock::new(());
+
+pub fn run_alone() -> RwLockWriteGuard<'static, ()> {
+    TIMING
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn run_beside_others() -> RwLockReadGuard<'static, ()> {
+    TIMING
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Run `promtool check metrics` on `text`; returns its output on failure.

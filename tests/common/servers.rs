@@ -5,7 +5,10 @@
 //! `#[path = "common/servers.rs"] mod servers;`.
 #![allow(dead_code)] // each test binary uses a different part
 
-use crate::common::{Daemon, free_port, get, require, tempdir};
+use crate::common::{Daemon, exposition, free_port, get, require, tempdir};
+// Test files have always imported `servers::sum`; the scrape helpers live in mod.rs.
+#[allow(unused_imports)] // not every test binary sums
+pub use crate::common::sum;
 use std::net::TcpStream;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -47,24 +50,6 @@ pub fn wait_listening(daemon: &mut Daemon, address: &str, timeout: Duration) {
     }
 }
 
-/// Sum of every sample of `name` whose labels include all of `labels`.
-pub fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (metric, label_text) = series.split_once('{').unwrap_or((series, ""));
-            if metric != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
-            if all { value.parse::<f64>().ok() } else { None }
-        })
-        .sum()
-}
-
 /// A real php-fpm master (root, pools run as www-data) with its own prefix; its error log
 /// is `fpm.log` there, and `sleep.php?s=SECONDS` is ready to be served.
 pub struct PhpFpm {
@@ -78,7 +63,7 @@ impl PhpFpm {
     /// `pools` is the pool part of php-fpm.conf (see [`fpm_pool`]); `{dir}` becomes the
     /// prefix dir. Waits until every address in `wait_for` (same substitution) accepts.
     pub fn start(pools: &str, wait_for: &[&str]) -> PhpFpm {
-        let fpm = require("php-fpm8.2");
+        let fpm = php_fpm_binary();
         let dir = open_dir();
         let d = dir.path().display().to_string();
         std::fs::write(
@@ -125,6 +110,28 @@ impl PhpFpm {
     pub fn signal(&self, sig: i32) {
         self.daemon.signal(sig);
     }
+}
+
+/// Debian's PHP-FPM binary, whichever PHP version is installed (`/usr/sbin/php-fpm8.2` on
+/// Debian 12, `php-fpm8.4` on 13): the newest when several are.
+pub fn php_fpm_binary() -> PathBuf {
+    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/sbin")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let version = path.file_name()?.to_str()?.strip_prefix("php-fpm")?;
+            let numbers = version
+                .split('.')
+                .map(|n| n.parse().ok())
+                .collect::<Option<Vec<u32>>>()?;
+            Some((numbers, path))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, path)| path).unwrap_or_else(|| {
+        panic!("no /usr/sbin/php-fpmX.Y: install Debian's php-fpm package (./scripts/test.sh does)")
+    })
 }
 
 /// A pool section: `[name]` run as www-data, with `extra` lines.
@@ -256,18 +263,22 @@ impl FullUnixSocket {
     pub fn bind(path: &Path) -> FullUnixSocket {
         use std::os::fd::AsRawFd;
         let listener = UnixListener::bind(path).unwrap();
+        // SAFETY: listen(2) on the fd `listener` owns, alive for this call.
         unsafe { libc::listen(listener.as_raw_fd(), 0) };
         let mut queued = Vec::new();
         // The backlog admits backlog+1 connections; fill it (non-blocking connects).
         for _ in 0..4 {
+            // SAFETY: socket(2) takes plain integers; the fd is checked by connect below.
             let fd =
                 unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+            // SAFETY: sockaddr_un is plain data, valid all zero.
             let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
             addr.sun_family = libc::AF_UNIX as u16;
             let bytes = path.as_os_str().as_encoded_bytes();
             for (i, b) in bytes.iter().enumerate() {
                 addr.sun_path[i] = *b as libc::c_char;
             }
+            // SAFETY: `addr` is a live sockaddr_un of the size given.
             let rc = unsafe {
                 libc::connect(
                     fd,
@@ -276,9 +287,11 @@ impl FullUnixSocket {
                 )
             };
             if rc != 0 {
+                // SAFETY: `fd` is ours and not used after this.
                 unsafe { libc::close(fd) };
                 break;
             }
+            // SAFETY: `fd` is a connected socket nothing else owns.
             queued.push(unsafe { <UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd) });
         }
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o777))
@@ -305,6 +318,7 @@ impl BlackholePort {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let fd = listener.into_raw_fd();
+        // SAFETY: `fd` came from into_raw_fd above and is open.
         unsafe { libc::listen(fd, 0) };
         let mut queued = Vec::new();
         for _ in 0..4 {
@@ -326,6 +340,7 @@ impl BlackholePort {
 
 impl Drop for BlackholePort {
     fn drop(&mut self) {
+        // SAFETY: this BlackholePort owns `fd` and closes it once.
         unsafe { libc::close(self.fd) };
     }
 }
@@ -341,12 +356,14 @@ pub fn one_shot(config_yaml: &str) -> String {
         .arg("--one-shot")
         .output()
         .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        out.status.success(),
-        "one-shot failed: {}",
+        out.status.success() && stdout.contains("# TYPE "),
+        "one-shot failed ({}), stdout {stdout:?}: {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    stdout
 }
 
 /// The exporter as `nobody`, for what root cannot see (a socket it may not open).
@@ -381,8 +398,9 @@ impl UnprivilegedExporter {
         UnprivilegedExporter { port, dir, daemon }
     }
 
+    /// One scrape; a non-200 or empty one fails the test.
     pub fn metrics(&self) -> String {
-        get(self.port, "/metrics").body
+        exposition(get(self.port, "/metrics"), &self.daemon)
     }
 }
 
