@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 /// nginx's predefined `combined` format (Apache's combined logs have the same shape).
 pub const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
 
+/// How our own requests introduce themselves (`base::http1::USER_AGENT` without the version).
+const OWN_USER_AGENT: &[u8] = b"gateway-exporter/";
+
 /// The variables we read; everything else is skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Var {
@@ -19,10 +22,11 @@ enum Var {
     UpstreamAddr,
     UpstreamStatus,
     UpstreamTime,
+    UserAgent,
     Other,
 }
 
-const SLOTS: usize = 7;
+const SLOTS: usize = 8;
 
 impl Var {
     fn from_name(name: &str) -> Var {
@@ -34,6 +38,7 @@ impl Var {
             "upstream_addr" => Var::UpstreamAddr,
             "upstream_status" => Var::UpstreamStatus,
             "upstream_response_time" => Var::UpstreamTime,
+            "http_user_agent" => Var::UserAgent,
             _ => Var::Other,
         }
     }
@@ -140,11 +145,16 @@ impl AccessFormat {
     }
 }
 
-/// Turn the extracted values into one [`Access`].
+/// Turn the extracted values into one [`Access`]. The exporter's own probe requests
+/// (`User-Agent: gateway-exporter/<version>`) are known lines that count nothing: they must
+/// not weigh in the site's error rate.
 fn emit<S: Sink>(values: &[&[u8]; SLOTS], sink: &mut S) -> Verdict {
     let Some(status) = status_code(values[Var::Status as usize]) else {
         return Verdict::Unrecognised;
     };
+    if values[Var::UserAgent as usize].starts_with(OWN_USER_AGENT) {
+        return Verdict::Known;
+    }
     let vhost = [Var::ServerName, Var::Host, Var::HttpHost]
         .iter()
         .map(|v| values[*v as usize])
@@ -170,6 +180,8 @@ pub struct JsonKeys {
     pub upstream_addr: Option<String>,
     pub upstream_status: Option<String>,
     pub upstream_response_time: Option<String>,
+    /// Default `http_user_agent`: lines of the exporter's own probes are not counted.
+    pub user_agent: Option<String>,
 }
 
 /// A compiled key mapping: key bytes -> slot.
@@ -195,6 +207,7 @@ impl JsonFormat {
             "upstream_response_time",
             Var::UpstreamTime,
         );
+        put(&keys.user_agent, "http_user_agent", Var::UserAgent);
         match &keys.vhost {
             Some(k) => put(&Some(k.clone()), "", Var::ServerName),
             None => {
@@ -348,6 +361,28 @@ mod tests {
         assert_eq!(v, Verdict::Unrecognised);
         let (v, _) = run(&f, "1.2.3.4 - - [x] \"GET / HTTP/1.1\" abc 1 \"-\" \"-\"");
         assert_eq!(v, Verdict::Unrecognised);
+    }
+
+    #[test]
+    fn our_own_probes_count_nothing() {
+        let f = AccessFormat::compile(COMBINED).unwrap();
+        let (v, r) = run(
+            &f,
+            "127.0.0.1 - - [21/Nov/2026:23:57:38 +0000] \"GET / HTTP/1.1\" 502 157 \"-\" \"gateway-exporter/0.1.0\"",
+        );
+        assert_eq!((v, r.access.len()), (Verdict::Known, 0));
+        // Someone else naming us in passing is counted.
+        let (_, r) = run(
+            &f,
+            "127.0.0.1 - - [21/Nov/2026:23:57:38 +0000] \"GET / HTTP/1.1\" 502 157 \"-\" \"curl (like gateway-exporter/0.1)\"",
+        );
+        assert_eq!(r.access.len(), 1);
+        let json = JsonFormat::new(&JsonKeys::default());
+        let mut rec = Recorder::default();
+        let line =
+            br#"{"status":"502","host":"a.test","http_user_agent":"gateway-exporter/0.1.0"}"#;
+        assert_eq!(json.parse(line, &mut rec), Verdict::Known);
+        assert!(rec.access.is_empty());
     }
 
     #[test]
