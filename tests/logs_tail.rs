@@ -336,9 +336,14 @@ fn a_checkpoint_continues_where_the_last_run_stopped() {
     assert_eq!(read(&second, "app"), 5.0);
 }
 
-/// The offset `state` records for `log`, if any.
+/// The offset `state` records for `log`, if any (the log `app` checkpoints into
+/// `app-<hash of the name>.offsets`).
 fn checkpointed_offset(state: &Path, log: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(state.join("app.offsets")).ok()?;
+    let file = std::fs::read_dir(state).ok()?.flatten().find(|e| {
+        let name = e.file_name().to_string_lossy().to_string();
+        name.starts_with("app-") && name.ends_with(".offsets")
+    })?;
+    let text = std::fs::read_to_string(file.path()).ok()?;
     text.lines().find_map(|l| {
         let fields: Vec<&str> = l.splitn(4, ' ').collect();
         (fields.get(3) == Some(&log.to_str()?)).then(|| fields[2].parse().ok())?
