@@ -6,9 +6,11 @@
 pub mod collector;
 pub mod config;
 pub mod duration;
+pub mod logging;
 pub mod logs;
 pub mod metrics;
 pub mod probe;
+pub mod process;
 pub mod runtime;
 pub mod server;
 pub mod workers;

@@ -22,11 +22,13 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("gateway");
-        let exporter = ExporterMetrics::register(&mut registry);
-        let probes = crate::probe::ProbeMetrics::register(&mut registry);
-        let logs = crate::logs::LogMetrics::register(&mut registry);
-        let workers = crate::workers::WorkerMetrics::register(&mut registry);
+        let mut registry = Registry::default();
+        crate::process::register(&mut registry); // process_*, unprefixed as in Go exporters
+        let gateway = registry.sub_registry_with_prefix("gateway");
+        let exporter = ExporterMetrics::register(gateway);
+        let probes = crate::probe::ProbeMetrics::register(gateway);
+        let logs = crate::logs::LogMetrics::register(gateway);
+        let workers = crate::workers::WorkerMetrics::register(gateway);
         Metrics {
             registry,
             exporter,
