@@ -558,3 +558,133 @@ fn log_colour_only_on_a_terminal() {
     assert!(piped.contains("level=INFO source="), "{piped:?}");
     assert!(!piped.contains('\x1b'), "{piped:?}");
 }
+
+/// The fenced YAML block of the README whose first line is `first_line`.
+fn readme_block(first_line: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.starts_with(first_line))
+        .unwrap_or_else(|| panic!("no ```yaml block starting with {first_line:?} in README.md"))
+        .to_string()
+}
+
+#[test]
+fn readme_quick_start_prometheus_config_scrapes_metrics_and_probe() {
+    let root = unpacked();
+    // The packaged exporter with the packaged config, where the README's config expects it.
+    let port = free_port();
+    let mut exporter = Command::new(root.path().join("usr/bin/gateway-exporter"));
+    exporter
+        .arg(format!(
+            "--config.file={}",
+            root.path().join(CONFIG).display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let exporter = Daemon::spawn("exporter", exporter, root.path());
+    wait_for_port(port, Duration::from_secs(10));
+    let site = FakeUpstream::respond("200 OK", &["Content-Type: text/plain"], "up\n");
+    let site_url = format!("http://127.0.0.1:{}/", site.port);
+
+    // The README's prometheus.yml, with this test's ports and a fast interval.
+    let readme = readme_block("# /etc/prometheus/prometheus.yml");
+    let rules = "/usr/share/gateway-exporter/rules/gateway-exporter.rules.yml";
+    assert!(readme.contains(rules));
+    let config = readme
+        .replace(rules, &root.path().join(&rules[1..]).display().to_string())
+        .replace("localhost:10211", &format!("127.0.0.1:{port}"))
+        .replace("'http://127.0.0.1/'", &format!("'{site_url}'"))
+        .replace(
+            "scrape_interval: 15s",
+            "scrape_interval: 1s\n  evaluation_interval: 1s",
+        );
+    let dir = tempdir();
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, &config).unwrap();
+    let check = stdout(
+        Command::new(require("promtool"))
+            .args(["check", "config"])
+            .arg(&config_path),
+    );
+    assert!(check.contains("SUCCESS"), "{check}");
+
+    let prometheus_port = free_port();
+    let mut cmd = Command::new(require("prometheus"));
+    cmd.arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"));
+    let mut prometheus = Daemon::spawn("prometheus", cmd, dir.path());
+    wait_for_port(prometheus_port, Duration::from_secs(20));
+    let query = |promql: &str| -> Vec<Value> {
+        let path = format!("/api/v1/query?query={}", url_escape(promql));
+        // Not JSON while Prometheus is still starting: no result yet.
+        let body: Value =
+            serde_json::from_str(&get(prometheus_port, &path).body).unwrap_or_default();
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(30), "both jobs scraped", || {
+        prometheus.assert_running();
+        let up = query("up == 1");
+        (up.len() == 2).then_some(())
+    });
+    let probe = query("probe_success{job=\"gateway_probe\"}");
+    assert_eq!(probe.len(), 1, "{probe:?}");
+    assert_eq!(
+        probe[0]["metric"]["instance"], site_url,
+        "instance is the probed URL"
+    );
+    assert_eq!(probe[0]["value"][1], "1");
+    let build = query("gateway_build_info{job=\"gateway\"}");
+    assert_eq!(build.len(), 1, "{build:?}");
+    let rules: Value = serde_json::from_str(&get(prometheus_port, "/api/v1/rules").body).unwrap();
+    let groups = rules["data"]["groups"].as_array().unwrap();
+    assert!(
+        !groups.is_empty(),
+        "the packaged rules were not loaded: {rules}"
+    );
+    drop(exporter);
+
+    // Grafana's provider points at the directory the package fills with the dashboards.
+    let provider: Value =
+        serde_saphyr::from_str(&readme_block("# /etc/grafana/provisioning/dashboards/")).unwrap();
+    let path = provider["providers"][0]["options"]["path"]
+        .as_str()
+        .unwrap();
+    let dashboards = std::fs::read_dir(root.path().join(&path[1..]))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    assert_eq!(
+        dashboards,
+        std::fs::read_dir(repo().join("dashboards"))
+            .unwrap()
+            .count(),
+        "every dashboard is where the provider looks"
+    );
+}
+
+/// Percent-encode a PromQL expression for a query string.
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
