@@ -958,32 +958,39 @@ fn chart_readme_names_every_value() {
     assert!(list.contains("gateway-exporter/README.md"), "{list}");
 }
 
-/// The `--set` arguments of every `helm install` example of the chart README (shell
-/// continuation lines joined, single quotes removed).
-fn readme_install_examples() -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(chart().join("README.md")).unwrap();
-    let joined = readme.replace("\\\n", " ");
-    joined
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("helm install "))
-        .map(|l| {
-            let mut sets = Vec::new();
-            let mut words = l.split_whitespace();
-            while let Some(word) = words.next() {
-                if word == "--set" {
-                    sets.push(words.next().unwrap().trim_matches('\'').to_string());
-                }
+/// The `--set` arguments of every `helm install` and `helm upgrade` example of a document
+/// (shell continuation lines joined, single quotes removed); an upgrade (`--reuse-values`)
+/// adds its sets to everything installed or upgraded before it.
+fn install_examples(doc: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(doc).unwrap().replace("\\\n", " ");
+    let mut installed: Vec<String> = Vec::new();
+    let mut examples = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let upgrade = line.starts_with("helm upgrade ");
+        if !upgrade && !line.starts_with("helm install ") {
+            continue;
+        }
+        if !upgrade {
+            installed.clear();
+        }
+        let mut words = line.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == "--set" {
+                installed.push(words.next().unwrap().trim_matches('\'').to_string());
             }
-            sets
-        })
-        .collect()
+        }
+        examples.push(installed.clone());
+    }
+    examples
 }
 
 #[test]
-fn chart_readme_examples_render_validate_and_lint() {
-    let examples = readme_install_examples();
-    assert_eq!(examples.len(), 3, "{examples:?}");
+fn chart_readme_and_quick_start_examples_render_validate_and_lint() {
+    let readme = install_examples(&chart().join("README.md"));
+    assert_eq!(readme.len(), 3, "{readme:?}");
+    let quick_start = install_examples(&repo().join("docs/helm.md"));
+    assert_eq!(quick_start.len(), 4, "{quick_start:?}");
+    let examples: Vec<Vec<String>> = readme.into_iter().chain(quick_start).collect();
     for sets in &examples {
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         let objects = render(&sets);
