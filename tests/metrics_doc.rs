@@ -16,13 +16,14 @@ fn emitted_families(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `name -> type` from the first two columns of every table row naming a `gateway_` metric.
+/// `name -> type` from the first two columns of every table row naming a `gateway_` or
+/// `process_` metric.
 fn documented_families(doc: &str) -> BTreeMap<String, String> {
     doc.lines()
         .filter_map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
             let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-            name.starts_with("gateway_")
+            (name.starts_with("gateway_") || name.starts_with("process_"))
                 .then(|| (name.to_string(), cells.get(2).unwrap_or(&"").to_string()))
         })
         .collect()
