@@ -9,8 +9,10 @@
 pub mod base;
 pub mod config;
 pub mod detect;
+pub mod logging;
 pub mod logs;
 pub mod probe;
+pub mod process;
 pub mod registry;
 pub mod runtime;
 pub mod server;

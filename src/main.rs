@@ -23,9 +23,8 @@ struct Args {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     telemetry_path: String,
-    /// Only log messages with the given severity or above: debug, info, warn, error.
-    #[arg(long = "log.level", default_value = "info")]
-    log_level: String,
+    #[command(flatten)]
+    log: gateway_exporter::logging::LogArgs,
     /// Read every configured log from its start to EOF, print the metrics on stdout, exit.
     #[arg(long = "one-shot")]
     one_shot: bool,
@@ -33,14 +32,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| {
-        eprintln!("invalid --log.level {:?}; using info", args.log_level);
-        tracing_subscriber::EnvFilter::new("info")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    args.log.init();
     if let Err(e) = run(args) {
         eprintln!("gateway-exporter: {e:#}");
         std::process::exit(1);

@@ -682,3 +682,404 @@ fn image_matches_the_charts_defaults() {
         );
     }
 }
+
+#[test]
+fn host_network_puts_the_daemonset_on_the_nodes_network() {
+    let objects = render(&["kind=DaemonSet", "hostNetwork=true"]);
+    kube_validate(&objects);
+    let spec = pod_spec(&objects, "DaemonSet");
+    assert_eq!(spec["hostNetwork"], true);
+    assert_eq!(spec["dnsPolicy"], "ClusterFirstWithHostNet");
+    let default = pod_spec(&render(&["kind=DaemonSet"]), "DaemonSet");
+    assert!(default.get("hostNetwork").is_none() && default.get("dnsPolicy").is_none());
+    // A Deployment's replicas would fight over the node's port: refused, not ignored.
+    let err = try_render(&["hostNetwork=true"]).expect_err("hostNetwork on a Deployment");
+    assert!(err.contains("schema") && err.contains("DaemonSet"), "{err}");
+}
+
+#[test]
+fn network_policy_admits_scrapes_and_restricts_egress_only_when_asked() {
+    let open = render(&["networkPolicy.enabled=true", "web.port=9999"]);
+    kube_validate(&open);
+    let policy = &one(&open, "NetworkPolicy")["spec"];
+    assert_eq!(policy["policyTypes"], serde_json::json!(["Ingress"]));
+    assert_eq!(policy["ingress"][0]["ports"][0]["port"], 9999);
+    assert!(policy["ingress"][0].get("from").is_none());
+    assert_eq!(
+        policy["podSelector"]["matchLabels"],
+        one(&open, "Deployment")["spec"]["selector"]["matchLabels"]
+    );
+    let values = common::tempdir();
+    let file = values.path().join("values.yaml");
+    std::fs::write(
+        &file,
+        "networkPolicy:\n  enabled: true\n  from:\n    - namespaceSelector:\n        matchLabels:\n          \
+         kubernetes.io/metadata.name: monitoring\n  egress:\n    - to:\n        - ipBlock:\n            cidr: 10.0.0.0/8\n",
+    )
+    .unwrap();
+    let closed = render(&[&format!("--values={}", file.display())]);
+    kube_validate(&closed);
+    let policy = &one(&closed, "NetworkPolicy")["spec"];
+    assert_eq!(
+        policy["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    assert_eq!(
+        policy["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+    assert_eq!(
+        policy["egress"][0]["to"][0]["ipBlock"]["cidr"],
+        "10.0.0.0/8"
+    );
+    assert!(find(&render(&[]), "NetworkPolicy").is_empty());
+}
+
+#[test]
+fn disruption_budget_for_deployments_only() {
+    let objects = render(&["podDisruptionBudget.enabled=true", "replicas=2"]);
+    kube_validate(&objects);
+    let pdb = one(&objects, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert!(pdb["spec"].get("minAvailable").is_none());
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        one(&objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    );
+    let percent = render(&[
+        "podDisruptionBudget.enabled=true",
+        "podDisruptionBudget.minAvailable=50%",
+    ]);
+    kube_validate(&percent);
+    let spec = &one(&percent, "PodDisruptionBudget")["spec"];
+    assert_eq!(spec["minAvailable"], "50%");
+    assert!(spec.get("maxUnavailable").is_none());
+    assert!(find(&render(&[]), "PodDisruptionBudget").is_empty());
+    for bad in [
+        vec!["kind=DaemonSet", "podDisruptionBudget.enabled=true"],
+        vec!["podDisruptionBudget.minAvailable=half"],
+    ] {
+        let err = try_render(&bad).expect_err(&format!("{bad:?}"));
+        assert!(err.contains("schema"), "{bad:?}: {err}");
+    }
+}
+
+/// The `config.yml` a Secret carries, decoded by the real base64.
+fn secret_config(secret: &Value) -> String {
+    let dir = common::tempdir();
+    let file = dir.path().join("config.b64");
+    std::fs::write(&file, secret["data"]["config.yml"].as_str().unwrap()).unwrap();
+    run(Command::new("base64").arg("-d").arg(&file)).unwrap()
+}
+
+#[test]
+fn config_can_come_from_a_secret() {
+    let sets = [
+        "configSource.secret.enabled=true",
+        "config.probes[0].name=api",
+        "config.probes[0].url=https://api.example.com/health",
+        "config.probes[0].headers.Authorization=Bearer s3cret",
+    ];
+    let objects = render(&sets);
+    kube_validate(&objects);
+    assert!(
+        find(&objects, "ConfigMap").is_empty(),
+        "the token must not land in a ConfigMap"
+    );
+    let secret = one(&objects, "Secret");
+    assert!(
+        !secret.to_string().contains("s3cret"),
+        "stored base64-encoded"
+    );
+    let config = secret_config(secret);
+    assert!(config.contains("Bearer s3cret"), "{config}");
+    let dir = common::tempdir();
+    let file = dir.path().join("config.yml");
+    std::fs::write(&file, &config).unwrap();
+    let out = run(Command::new(env!("CARGO_BIN_EXE_gateway-exporter"))
+        .arg("--config.check")
+        .arg("--config.file")
+        .arg(&file))
+    .unwrap_or_else(|e| panic!("config from the Secret refused: {e}\n{config}"));
+    assert!(out.contains("1 probes"), "{out}");
+    let spec = pod_spec(&objects, "Deployment");
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .unwrap();
+    assert_eq!(volume["secret"]["secretName"], secret["metadata"]["name"]);
+    // Pods roll when the Secret's config changes, as with the ConfigMap.
+    let checksum = |objects: &[Value]| pod_spec_annotations(objects)["checksum/config"].clone();
+    let mut changed = sets.to_vec();
+    changed[3] = "config.probes[0].headers.Authorization=Bearer rotated";
+    assert_ne!(checksum(&objects), checksum(&render(&changed)));
+
+    // An existing Secret: the chart renders no config at all and mounts that key.
+    let existing = render(&[
+        "configSource.secret.existingSecret=shop-exporter-config",
+        "configSource.secret.key=exporter.yml",
+    ]);
+    kube_validate(&existing);
+    assert!(find(&existing, "ConfigMap").is_empty() && find(&existing, "Secret").is_empty());
+    let spec = pod_spec(&existing, "Deployment");
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .unwrap();
+    assert_eq!(volume["secret"]["secretName"], "shop-exporter-config");
+    assert_eq!(
+        volume["secret"]["items"],
+        serde_json::json!([{"key": "exporter.yml", "path": "config.yml"}])
+    );
+}
+
+#[test]
+fn probe_targets_become_service_monitors_the_exporter_answers() {
+    let site = common::FakeUpstream::respond("200 OK", &["Content-Type: text/plain"], "up\n");
+    let url = format!("http://127.0.0.1:{}/health", site.port);
+    let values = common::tempdir();
+    let file = values.path().join("values.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "serviceMonitor:\n  enabled: true\n  additionalLabels: {{release: kps}}\n  targets:\n    \
+             - name: shop\n      url: {url}\n      interval: 15s\n      labels: {{team: web}}\n      \
+             additionalMetricsRelabels: {{site: shop}}\n    \
+             - name: blog\n      url: https://blog.example.com/\n      hostname: blog.internal\n"
+        ),
+    )
+    .unwrap();
+    let objects = render(&[&format!("--values={}", file.display())]);
+    kube_validate(&objects);
+    let monitors = find(&objects, "ServiceMonitor");
+    assert_eq!(monitors.len(), 3, "the Service's own and one per target");
+    let shop = monitors
+        .iter()
+        .find(|m| m["metadata"]["name"] == "gw-gateway-exporter-shop")
+        .expect("a ServiceMonitor named after the target");
+    assert_eq!(shop["metadata"]["labels"]["team"], "web");
+    assert_eq!(shop["metadata"]["labels"]["release"], "kps");
+    let endpoint = &shop["spec"]["endpoints"][0];
+    assert_eq!(endpoint["path"], "/probe");
+    assert_eq!(endpoint["interval"], "15s");
+    assert_eq!(endpoint["scrapeTimeout"], "10s");
+    assert_eq!(endpoint["params"]["target"], serde_json::json!([url]));
+    assert!(endpoint["params"].get("hostname").is_none());
+    let relabel = |rules: &Value, label: &str| {
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["targetLabel"] == label)
+            .map(|r| r["replacement"].clone())
+    };
+    assert_eq!(
+        relabel(&endpoint["relabelings"], "instance"),
+        Some(url.clone().into())
+    );
+    assert_eq!(
+        relabel(&endpoint["relabelings"], "target"),
+        Some("shop".into())
+    );
+    assert_eq!(
+        relabel(&endpoint["metricRelabelings"], "site"),
+        Some("shop".into())
+    );
+    let blog = monitors
+        .iter()
+        .find(|m| m["metadata"]["name"] == "gw-gateway-exporter-blog")
+        .unwrap();
+    assert_eq!(
+        blog["spec"]["endpoints"][0]["params"]["hostname"],
+        serde_json::json!(["blog.internal"])
+    );
+
+    // The exporter started with the rendered config answers the scrape the ServiceMonitor
+    // describes: the chart allowed the targets' hosts on /probe.
+    let config = find(&objects, "ConfigMap")[0]["data"]["config.yml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let exporter = common::Exporter::start(&config);
+    let module = endpoint["params"]["module"][0].as_str().unwrap();
+    let reply = common::get(
+        exporter.port,
+        &format!("/probe?module={module}&target={url}"),
+    );
+    assert_eq!(reply.status, 200, "{}\n{config}", reply.body);
+    assert_eq!(
+        common::sample_value(&reply.body, "probe_success", &[]),
+        Some(1.0),
+        "{}",
+        reply.body
+    );
+    // Hosts nobody listed stay refused.
+    let other = common::get(
+        exporter.port,
+        &format!(
+            "/probe?module={module}&target=http://127.0.0.2:{}/",
+            site.port
+        ),
+    );
+    assert_ne!(other.status, 200, "{}", other.body);
+
+    for (bad, why) in [
+        (
+            vec![
+                "serviceMonitor.targets[0].name=a",
+                "serviceMonitor.targets[0].url=https://a/",
+            ],
+            "needs serviceMonitor.enabled",
+        ),
+        (
+            vec![
+                "serviceMonitor.enabled=true",
+                "serviceMonitor.targets[0].name=a",
+                "serviceMonitor.targets[0].url=https://a/",
+                "serviceMonitor.targets[0].module=icmp",
+            ],
+            "not in config.modules",
+        ),
+    ] {
+        let err = try_render(&bad).expect_err(why);
+        assert!(err.contains(why), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn global_image_registry_replaces_the_charts() {
+    let image = |sets: &[&str]| {
+        pod_spec(&render(sets), "Deployment")["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        image(&[]),
+        "ghcr.io/gateway-exporter/gateway-exporter:0.1.0"
+    );
+    assert_eq!(
+        image(&["global.imageRegistry=mirror.example.org"]),
+        "mirror.example.org/gateway-exporter/gateway-exporter:0.1.0"
+    );
+    assert_eq!(
+        image(&["image.registry=", "image.tag=edge"]),
+        "gateway-exporter/gateway-exporter:edge"
+    );
+}
+
+#[test]
+fn chart_readme_names_every_value() {
+    let readme = std::fs::read_to_string(chart().join("README.md"))
+        .expect("helm/gateway-exporter/README.md is missing");
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap())
+            .unwrap();
+    for key in values.as_object().unwrap().keys() {
+        assert!(
+            readme.contains(&format!("`{key}")),
+            "values key {key} is not in the chart README"
+        );
+    }
+    for nested in [
+        "hostNetwork",
+        "configSource.secret.enabled",
+        "configSource.secret.existingSecret",
+        "networkPolicy.from",
+        "networkPolicy.egress",
+        "podDisruptionBudget.minAvailable",
+        "podDisruptionBudget.maxUnavailable",
+        "serviceMonitor.targets",
+        "global.imageRegistry",
+    ] {
+        assert!(
+            readme.contains(&format!("`{nested}`")),
+            "{nested} undocumented"
+        );
+    }
+    let dir = common::tempdir();
+    run(Command::new(&tools().helm)
+        .arg("package")
+        .arg(chart())
+        .arg("--destination")
+        .arg(dir.path()))
+    .unwrap();
+    let tgz = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let list = run(Command::new("tar").arg("-tzf").arg(&tgz)).unwrap();
+    assert!(list.contains("gateway-exporter/README.md"), "{list}");
+}
+
+/// The `--set` arguments of every `helm install` and `helm upgrade` example of a document
+/// (shell continuation lines joined, single quotes removed); an upgrade (`--reuse-values`)
+/// adds its sets to everything installed or upgraded before it.
+fn install_examples(doc: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(doc).unwrap().replace("\\\n", " ");
+    let mut installed: Vec<String> = Vec::new();
+    let mut examples = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let upgrade = line.starts_with("helm upgrade ");
+        if !upgrade && !line.starts_with("helm install ") {
+            continue;
+        }
+        if !upgrade {
+            installed.clear();
+        }
+        let mut words = line.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == "--set" {
+                installed.push(words.next().unwrap().trim_matches('\'').to_string());
+            }
+        }
+        examples.push(installed.clone());
+    }
+    examples
+}
+
+#[test]
+fn chart_readme_and_quick_start_examples_render_validate_and_lint() {
+    let readme = install_examples(&chart().join("README.md"));
+    assert_eq!(readme.len(), 3, "{readme:?}");
+    let quick_start = install_examples(&repo().join("docs/helm.md"));
+    assert_eq!(quick_start.len(), 4, "{quick_start:?}");
+    let examples: Vec<Vec<String>> = readme.into_iter().chain(quick_start).collect();
+    for sets in &examples {
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let objects = render(&sets);
+        kube_validate(&objects);
+        let config = match find(&objects, "Secret").first() {
+            Some(secret) => secret_config(secret),
+            None => find(&objects, "ConfigMap")[0]["data"]["config.yml"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        };
+        let dir = common::tempdir();
+        let file = dir.path().join("config.yml");
+        std::fs::write(&file, &config).unwrap();
+        run(Command::new(env!("CARGO_BIN_EXE_gateway-exporter"))
+            .arg("--config.check")
+            .arg("--config.file")
+            .arg(&file))
+        .unwrap_or_else(|e| panic!("README example {sets:?}: config refused: {e}\n{config}"));
+        let mut lint = Command::new(&tools().helm);
+        lint.args(["lint", "--strict", "--kube-version", KUBE_VERSION])
+            .arg(chart());
+        for s in &sets {
+            lint.args(["--set", s]);
+        }
+        let out = run(&mut lint).unwrap_or_else(|e| panic!("helm lint --strict {sets:?}:\n{e}"));
+        assert!(
+            !out.contains("[WARNING]") && !out.contains("[ERROR]"),
+            "{out}"
+        );
+    }
+}

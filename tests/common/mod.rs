@@ -495,7 +495,8 @@ pub struct MetricDoc {
     pub labels: Vec<String>,
 }
 
-/// Every `gateway_` family documented in docs/metrics.md (rows `| `name` | type | labels | ... |`).
+/// Every `gateway_` and `process_` family documented in docs/metrics.md (rows
+/// `| `name` | type | labels | ... |`).
 pub fn documented_metrics() -> &'static [MetricDoc] {
     static DOC: OnceLock<Vec<MetricDoc>> = OnceLock::new();
     DOC.get_or_init(|| {
@@ -505,10 +506,13 @@ pub fn documented_metrics() -> &'static [MetricDoc] {
             .lines()
             .filter_map(|line| {
                 let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-                let name = cells.get(1)?.strip_prefix("`gateway_")?.strip_suffix('`')?;
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                if !(name.starts_with("gateway_") || name.starts_with("process_")) {
+                    return None;
+                }
                 let labels = cells.get(3)?.split(',').map(str::trim);
                 Some(MetricDoc {
-                    name: format!("gateway_{name}"),
+                    name: name.to_string(),
                     kind: cells.get(2)?.to_string(),
                     labels: labels.filter(|l| !l.is_empty()).map(String::from).collect(),
                 })

@@ -45,9 +45,11 @@ app.kubernetes.io/part-of: gateway-exporter
 {{- end }}
 {{- end }}
 
+{{/* The image; global.imageRegistry (a parent chart's mirror) wins over image.registry. */}}
 {{- define "gateway-exporter.image" -}}
 {{- $repo := .Values.image.repository }}
-{{- if .Values.image.registry }}{{ $repo = printf "%s/%s" .Values.image.registry $repo }}{{ end }}
+{{- $registry := default .Values.image.registry (.Values.global).imageRegistry }}
+{{- if $registry }}{{ $repo = printf "%s/%s" $registry $repo }}{{ end }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repo .Values.image.digest }}
 {{- else }}
@@ -64,4 +66,25 @@ Grafana dashboards by .Values.dashboardUrl.
 {{- $runbooks := "https://github.com/gateway-exporter/gateway-exporter/blob/main/alerts/runbooks/" }}
 {{- $dashboards := "http://localhost:3000/d/" }}
 {{- .content | replace $runbooks .root.Values.runbookUrl | replace $dashboards .root.Values.dashboardUrl }}
+{{- end }}
+
+{{/*
+The exporter's config file: .Values.config, with the hosts of serviceMonitor.targets added
+to probe_endpoint.allowed_targets (the chart's own /probe targets are trusted).
+*/}}
+{{- define "gateway-exporter.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- $hosts := list }}
+{{- if .Values.serviceMonitor.enabled }}
+{{- range .Values.serviceMonitor.targets }}
+{{- $hosts = append $hosts (urlParse .url).hostname }}
+{{- end }}
+{{- end }}
+{{- if $hosts }}
+{{- $endpoint := default dict $config.probe_endpoint }}
+{{- $allowed := concat (default list $endpoint.allowed_targets) $hosts | uniq }}
+{{- $_ := set $endpoint "allowed_targets" $allowed }}
+{{- $_ := set $config "probe_endpoint" $endpoint }}
+{{- end }}
+{{- toYaml $config }}
 {{- end }}
