@@ -9,7 +9,11 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
  && cargo fetch --locked \
  && rm -rf src
+COPY build.rs ./
 COPY src ./src
+# The git revision for gateway_build_info (the build context has no .git).
+ARG GATEWAY_EXPORTER_REVISION=unknown
+ENV GATEWAY_EXPORTER_REVISION=${GATEWAY_EXPORTER_REVISION}
 RUN cargo build --release --locked --bin gateway-exporter \
  && ./target/release/gateway-exporter --version
 

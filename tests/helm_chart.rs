@@ -671,7 +671,7 @@ fn image_matches_the_charts_defaults() {
     );
     assert_ne!(uid, 0);
     let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
-    for needed in ["Cargo.toml", "Cargo.lock", "src/"] {
+    for needed in ["Cargo.toml", "Cargo.lock", "build.rs", "src/"] {
         assert!(
             ignore.contains(&format!("!{needed}")),
             ".dockerignore must let {needed} through"
@@ -684,7 +684,8 @@ fn image_matches_the_charts_defaults() {
 }
 
 #[test]
-fn host_network_puts_the_daemonset_on_the_nodes_network() {
+fn host_network_puts_the_daemonset_on_the_nodes_network() -> Result<(), ToolsMissing> {
+    tools()?;
     let objects = render(&["kind=DaemonSet", "hostNetwork=true"]);
     kube_validate(&objects);
     let spec = pod_spec(&objects, "DaemonSet");
@@ -695,10 +696,13 @@ fn host_network_puts_the_daemonset_on_the_nodes_network() {
     // A Deployment's replicas would fight over the node's port: refused, not ignored.
     let err = try_render(&["hostNetwork=true"]).expect_err("hostNetwork on a Deployment");
     assert!(err.contains("schema") && err.contains("DaemonSet"), "{err}");
+    Ok(())
 }
 
 #[test]
-fn network_policy_admits_scrapes_and_restricts_egress_only_when_asked() {
+fn network_policy_admits_scrapes_and_restricts_egress_only_when_asked() -> Result<(), ToolsMissing>
+{
+    tools()?;
     let open = render(&["networkPolicy.enabled=true", "web.port=9999"]);
     kube_validate(&open);
     let policy = &one(&open, "NetworkPolicy")["spec"];
@@ -733,10 +737,12 @@ fn network_policy_admits_scrapes_and_restricts_egress_only_when_asked() {
         "10.0.0.0/8"
     );
     assert!(find(&render(&[]), "NetworkPolicy").is_empty());
+    Ok(())
 }
 
 #[test]
-fn disruption_budget_for_deployments_only() {
+fn disruption_budget_for_deployments_only() -> Result<(), ToolsMissing> {
+    tools()?;
     let objects = render(&["podDisruptionBudget.enabled=true", "replicas=2"]);
     kube_validate(&objects);
     let pdb = one(&objects, "PodDisruptionBudget");
@@ -762,6 +768,7 @@ fn disruption_budget_for_deployments_only() {
         let err = try_render(&bad).expect_err(&format!("{bad:?}"));
         assert!(err.contains("schema"), "{bad:?}: {err}");
     }
+    Ok(())
 }
 
 /// The `config.yml` a Secret carries, decoded by the real base64.
@@ -773,7 +780,8 @@ fn secret_config(secret: &Value) -> String {
 }
 
 #[test]
-fn config_can_come_from_a_secret() {
+fn config_can_come_from_a_secret() -> Result<(), ToolsMissing> {
+    tools()?;
     let sets = [
         "configSource.secret.enabled=true",
         "config.probes[0].name=api",
@@ -835,10 +843,12 @@ fn config_can_come_from_a_secret() {
         volume["secret"]["items"],
         serde_json::json!([{"key": "exporter.yml", "path": "config.yml"}])
     );
+    Ok(())
 }
 
 #[test]
-fn probe_targets_become_service_monitors_the_exporter_answers() {
+fn probe_targets_become_service_monitors_the_exporter_answers() -> Result<(), ToolsMissing> {
+    tools()?;
     let site = common::FakeUpstream::respond("200 OK", &["Content-Type: text/plain"], "up\n");
     let url = format!("http://127.0.0.1:{}/health", site.port);
     let values = common::tempdir();
@@ -948,10 +958,12 @@ fn probe_targets_become_service_monitors_the_exporter_answers() {
         let err = try_render(&bad).expect_err(why);
         assert!(err.contains(why), "{bad:?}: {err}");
     }
+    Ok(())
 }
 
 #[test]
-fn global_image_registry_replaces_the_charts() {
+fn global_image_registry_replaces_the_charts() -> Result<(), ToolsMissing> {
+    tools()?;
     let image = |sets: &[&str]| {
         pod_spec(&render(sets), "Deployment")["containers"][0]["image"]
             .as_str()
@@ -970,10 +982,12 @@ fn global_image_registry_replaces_the_charts() {
         image(&["image.registry=", "image.tag=edge"]),
         "gateway-exporter/gateway-exporter:edge"
     );
+    Ok(())
 }
 
 #[test]
-fn chart_readme_names_every_value() {
+fn chart_readme_names_every_value() -> Result<(), ToolsMissing> {
+    tools()?;
     let readme = std::fs::read_to_string(chart().join("README.md"))
         .expect("helm/gateway-exporter/README.md is missing");
     let values: Value =
@@ -1002,7 +1016,7 @@ fn chart_readme_names_every_value() {
         );
     }
     let dir = common::tempdir();
-    run(Command::new(&tools().helm)
+    run(Command::new(&checked_tools().helm)
         .arg("package")
         .arg(chart())
         .arg("--destination")
@@ -1016,6 +1030,7 @@ fn chart_readme_names_every_value() {
         .path();
     let list = run(Command::new("tar").arg("-tzf").arg(&tgz)).unwrap();
     assert!(list.contains("gateway-exporter/README.md"), "{list}");
+    Ok(())
 }
 
 /// The `--set` arguments of every `helm install` and `helm upgrade` example of a document
@@ -1045,7 +1060,8 @@ fn install_examples(doc: &Path) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn chart_readme_and_quick_start_examples_render_validate_and_lint() {
+fn chart_readme_and_quick_start_examples_render_validate_and_lint() -> Result<(), ToolsMissing> {
+    tools()?;
     let readme = install_examples(&chart().join("README.md"));
     assert_eq!(readme.len(), 3, "{readme:?}");
     let quick_start = install_examples(&repo().join("docs/helm.md"));
@@ -1070,7 +1086,7 @@ fn chart_readme_and_quick_start_examples_render_validate_and_lint() {
             .arg("--config.file")
             .arg(&file))
         .unwrap_or_else(|e| panic!("README example {sets:?}: config refused: {e}\n{config}"));
-        let mut lint = Command::new(&tools().helm);
+        let mut lint = Command::new(&checked_tools().helm);
         lint.args(["lint", "--strict", "--kube-version", KUBE_VERSION])
             .arg(chart());
         for s in &sets {
@@ -1082,4 +1098,5 @@ fn chart_readme_and_quick_start_examples_render_validate_and_lint() {
             "{out}"
         );
     }
+    Ok(())
 }
