@@ -160,6 +160,7 @@ fn split_listen(value: &str, default_port: u16) -> Option<(IpAddr, u16)> {
         return Some((IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }
     let (host, port) = match value.rsplit_once(':') {
+        Some((host, "*")) => (host, default_port),
         Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
         _ => (value, default_port),
     };
@@ -397,7 +398,7 @@ fn apache_sites(root: &Path) -> Vec<Site> {
                 let addresses = args
                     .iter()
                     .map(|a| a.trim_end_matches('>'))
-                    .filter_map(|a| split_listen(a, 80))
+                    .filter_map(|a| split_listen(a, ANY_PORT))
                     .collect();
                 vhost = Some((addresses, None, false));
             }
@@ -430,6 +431,11 @@ fn apache_sites(root: &Path) -> Vec<Site> {
             _ => {}
         }
     }
+    // A VirtualHost without a port answers on every Listen port: the first one reaches it.
+    let first_listen = listens.first().map_or(80, |(_, port, _)| *port);
+    for site in sites.iter_mut().filter(|s| s.port == ANY_PORT) {
+        site.port = first_listen;
+    }
     let main = listens
         .into_iter()
         .filter(|(_, port, _)| !sites.iter().any(|s| s.port == *port))
@@ -443,6 +449,9 @@ fn apache_sites(root: &Path) -> Vec<Site> {
     all.extend(sites);
     all
 }
+
+/// The port of `<VirtualHost *>` (or `*:*`): any port Apache listens on.
+const ANY_PORT: u16 = 0;
 
 /// `ServerName [scheme://]name[:port]`: the name.
 fn apache_server_name(value: &str) -> Option<String> {
@@ -549,7 +558,8 @@ mod tests {
             root,
             "sites-enabled/blog.conf",
             "<VirtualHost *:443>\n  ServerName https://Blog.Example.org:443\n  SSLEngine on\n</VirtualHost>\n\
-             <VirtualHost 127.0.0.1:80>\n  ServerName blog.example.org\n  Redirect permanent / https://blog.example.org/\n</VirtualHost>\n",
+             <VirtualHost 127.0.0.1:80>\n  ServerName blog.example.org\n  Redirect permanent / https://blog.example.org/\n</VirtualHost>\n\
+             <VirtualHost *>\n  ServerName any.example.org\n</VirtualHost>\n",
         );
         assert_eq!(
             apache_sites(root),
@@ -558,6 +568,7 @@ mod tests {
                 site(None, "127.0.0.1", 80, false),
                 site(Some("blog.example.org"), "127.0.0.1", 443, true),
                 site(Some("blog.example.org"), "127.0.0.1", 80, false),
+                site(Some("any.example.org"), "127.0.0.1", 80, false),
             ]
         );
     }
