@@ -349,28 +349,75 @@ fn nginx_server(server: &[Directive]) -> Vec<Site> {
 
 // ---- Apache ---------------------------------------------------------------------------
 
-/// The lines of `file` (comments and blanks dropped, continuations joined), each
-/// `Include`/`IncludeOptional` replaced by the lines it includes, relative to ServerRoot.
-fn apache_lines(file: &Path, server_root: &mut PathBuf, depth: usize, out: &mut Vec<String>) {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return;
-    };
-    let text = text.replace("\\\n", " ");
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        let directive = words.next().unwrap_or("").to_ascii_lowercase();
-        let arg = words.next().unwrap_or("").trim_matches('"');
-        match directive.as_str() {
-            "serverroot" => *server_root = PathBuf::from(arg),
-            "include" | "includeoptional" if depth < MAX_INCLUDE_DEPTH => {
-                for path in included(arg, &server_root.clone()) {
-                    apache_lines(&path, server_root, depth + 1, out);
-                }
+/// Modules built into Debian's apache2 binary: their `<IfModule>` holds without LoadModule.
+const APACHE_STATIC_MODULES: [&str; 8] = [
+    "core_module",
+    "so_module",
+    "watchdog_module",
+    "http_module",
+    "log_config_module",
+    "logio_module",
+    "version_module",
+    "unixd_module",
+];
+
+/// What Apache knows while it reads its config: where relative paths start, the modules
+/// loaded so far, and whether each enclosing `<IfModule>` holds.
+struct ApacheReader {
+    server_root: PathBuf,
+    modules: Vec<String>,
+    conditions: Vec<bool>,
+}
+
+impl ApacheReader {
+    /// `ssl_module`, `mod_ssl.c` and `!ssl_module` as Apache reads them.
+    fn module_loaded(&self, condition: &str) -> bool {
+        let (negated, name) = match condition.strip_prefix('!') {
+            Some(name) => (true, name),
+            None => (false, condition),
+        };
+        let name = match name.strip_prefix("mod_").and_then(|n| n.strip_suffix(".c")) {
+            Some(short) => format!("{short}_module"),
+            None => name.to_string(),
+        };
+        let loaded = self.modules.contains(&name) || APACHE_STATIC_MODULES.contains(&name.as_str());
+        loaded != negated
+    }
+
+    /// The lines of `file` (comments and blanks dropped, continuations joined, unmet
+    /// `<IfModule>` sections left out), each `Include`/`IncludeOptional` replaced by the
+    /// lines it includes, relative to ServerRoot.
+    fn read(&mut self, file: &Path, depth: usize, out: &mut Vec<String>) {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            return;
+        };
+        let text = text.replace("\\\n", " ");
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
             }
-            _ => out.push(line.to_string()),
+            let mut words = line.split_whitespace();
+            let directive = words.next().unwrap_or("").to_ascii_lowercase();
+            let arg = words.next().unwrap_or("").trim_matches('"');
+            let active = self.conditions.iter().all(|&c| c);
+            match directive.as_str() {
+                "<ifmodule" => {
+                    let holds = self.module_loaded(arg.trim_end_matches('>'));
+                    self.conditions.push(holds);
+                }
+                "</ifmodule>" => {
+                    self.conditions.pop();
+                }
+                _ if !active => {}
+                "loadmodule" => self.modules.push(arg.to_string()),
+                "serverroot" => self.server_root = PathBuf::from(arg),
+                "include" | "includeoptional" if depth < MAX_INCLUDE_DEPTH => {
+                    for path in included(arg, &self.server_root.clone()) {
+                        self.read(&path, depth + 1, out);
+                    }
+                }
+                _ => out.push(line.to_string()),
+            }
         }
     }
 }
@@ -379,12 +426,12 @@ fn apache_lines(file: &Path, server_root: &mut PathBuf, depth: usize, out: &mut 
 /// `Listen` ports no VirtualHost takes.
 fn apache_sites(root: &Path) -> Vec<Site> {
     let mut lines = Vec::new();
-    apache_lines(
-        &root.join("apache2.conf"),
-        &mut root.to_path_buf(),
-        0,
-        &mut lines,
-    );
+    let mut reader = ApacheReader {
+        server_root: root.to_path_buf(),
+        modules: Vec::new(),
+        conditions: Vec::new(),
+    };
+    reader.read(&root.join("apache2.conf"), 0, &mut lines);
     let mut listens: Vec<(IpAddr, u16, bool)> = Vec::new();
     let mut main_name = None;
     let mut sites = Vec::new();
@@ -540,13 +587,19 @@ mod tests {
         write(
             root,
             "apache2.conf",
-            "# ServerRoot \"/etc/apache2\"\nServerName main.example\nIncludeOptional mods-enabled/*.conf\n\
+            "# ServerRoot \"/etc/apache2\"\nServerName main.example\nIncludeOptional mods-enabled/*.load\n\
              Include ports.conf\nIncludeOptional sites-enabled/*.conf\n",
         );
         write(
             root,
             "ports.conf",
-            "Listen 80\n<IfModule ssl_module>\n\tListen 443\n</IfModule>\nListen 127.0.0.1:8081\n",
+            "Listen 80\n<IfModule ssl_module>\n\tListen 443\n</IfModule>\n<IfModule mod_gnutls.c>\n\tListen 8443\n</IfModule>\n\
+             <IfModule !mod_gnutls.c>\n  Listen 127.0.0.1:8081\n</IfModule>\n",
+        );
+        write(
+            root,
+            "mods-enabled/ssl.load",
+            "LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so\n",
         );
         write(
             root,
