@@ -432,69 +432,61 @@ fn apache_sites(root: &Path) -> Vec<Site> {
         conditions: Vec::new(),
     };
     reader.read(&root.join("apache2.conf"), 0, &mut lines);
-    let mut listens: Vec<(IpAddr, u16, bool)> = Vec::new();
+    // The main server on each Listen, and the VirtualHost being read (`None` inside one
+    // whose address we cannot reach).
+    let mut main: Vec<Site> = Vec::new();
     let mut main_name = None;
-    let mut sites = Vec::new();
-    let mut vhost: Option<(Vec<(IpAddr, u16)>, Option<String>, bool)> = None;
+    let mut vhosts: Vec<Site> = Vec::new();
+    let mut open: Option<Option<Site>> = None;
     for line in &lines {
         let mut words = line.split_whitespace();
         let directive = words.next().unwrap_or("").to_ascii_lowercase();
         let args: Vec<&str> = words.map(|w| w.trim_matches('"')).collect();
-        match (directive.as_str(), &mut vhost) {
+        let name = || args.first().and_then(|n| apache_server_name(n));
+        match (directive.as_str(), &mut open) {
             ("<virtualhost", None) => {
-                let addresses = args
+                let address = args
                     .iter()
                     .map(|a| a.trim_end_matches('>'))
-                    .filter_map(|a| split_listen(a, ANY_PORT))
-                    .collect();
-                vhost = Some((addresses, None, false));
+                    .find_map(|a| split_listen(a, ANY_PORT));
+                open = Some(address.map(|(ip, port)| Site {
+                    name: None,
+                    ip,
+                    port,
+                    tls: port == 443,
+                }));
             }
-            ("</virtualhost>", Some(_)) => {
-                let Some((addresses, name, ssl)) = vhost.take() else {
-                    continue;
-                };
-                if let Some(&(ip, port)) = addresses.first() {
-                    sites.push(Site {
-                        name,
-                        ip,
-                        port,
-                        tls: ssl || port == 443,
-                    });
-                }
+            ("</virtualhost>", Some(_)) => vhosts.extend(open.take().flatten()),
+            ("servername", Some(Some(site))) => site.name = name(),
+            ("sslengine", Some(Some(site))) => {
+                site.tls |= args.first().is_some_and(|a| a.eq_ignore_ascii_case("on"));
             }
-            ("servername", Some((_, name, _))) => {
-                *name = args.first().and_then(|n| apache_server_name(n));
-            }
-            ("sslengine", Some((_, _, ssl))) => {
-                *ssl = args.first().is_some_and(|a| a.eq_ignore_ascii_case("on"));
-            }
-            ("servername", None) => main_name = args.first().and_then(|n| apache_server_name(n)),
+            ("servername", None) => main_name = name(),
             ("listen", None) => {
                 let https = args.get(1).is_some_and(|p| p.eq_ignore_ascii_case("https"));
                 if let Some((ip, port)) = args.first().and_then(|a| split_listen(a, 80)) {
-                    listens.push((ip, port, https || port == 443));
+                    main.push(Site {
+                        name: None,
+                        ip,
+                        port,
+                        tls: https || port == 443,
+                    });
                 }
             }
             _ => {}
         }
     }
     // A VirtualHost without a port answers on every Listen port: the first one reaches it.
-    let first_listen = listens.first().map_or(80, |(_, port, _)| *port);
-    for site in sites.iter_mut().filter(|s| s.port == ANY_PORT) {
+    let first_listen = main.first().map_or(80, |site| site.port);
+    for site in vhosts.iter_mut().filter(|s| s.port == ANY_PORT) {
         site.port = first_listen;
     }
-    let main = listens
-        .into_iter()
-        .filter(|(_, port, _)| !sites.iter().any(|s| s.port == *port))
-        .map(|(ip, port, tls)| Site {
-            name: main_name.clone(),
-            ip,
-            port,
-            tls,
-        });
-    let mut all: Vec<Site> = main.collect();
-    all.extend(sites);
-    all
+    main.retain(|m| !vhosts.iter().any(|v| v.port == m.port));
+    for site in &mut main {
+        site.name.clone_from(&main_name);
+    }
+    main.extend(vhosts);
+    main
 }
 
 /// The port of `<VirtualHost *>` (or `*:*`): any port Apache listens on.
