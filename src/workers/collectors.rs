@@ -73,17 +73,17 @@ impl ScrapeCollector for WorkersCollector {
     fn collect(&self) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
             let wants_kernel = self.pools.iter().any(|p| p.listen.is_some());
-            let wants_fpm = self
-                .pools
-                .iter()
-                .any(|p| p.config.kind == WorkerKind::Phpfpm);
             let patterns: Vec<String> = self.pools.iter().flat_map(Pool::config_patterns).collect();
+            let fpm_patterns: Vec<String> = (self.pools.iter())
+                .filter(|p| p.config.kind == WorkerKind::Phpfpm)
+                .flat_map(Pool::config_patterns)
+                .collect();
             // Kernel dump and config files off the async threads, with a bound, before the
             // status requests go out: our own connection sitting in the accept queue must not
             // be counted as a waiting request, and the FPM config names the status listener.
             let blocking = tokio::task::spawn_blocking(move || {
                 let kernel = wants_kernel.then(sockdiag::listeners);
-                (kernel, ConfigFiles::read(patterns.into_iter(), wants_fpm))
+                (kernel, ConfigFiles::read(patterns, fpm_patterns))
             });
             let (kernel, files) = match tokio::time::timeout(Duration::from_secs(3), blocking).await
             {

@@ -155,12 +155,10 @@ impl Pool {
             return None;
         }
         let patterns = self.config_patterns();
-        let pools: Vec<FpmPoolConf> = files
-            .texts(&patterns)
-            .chain(files.texts(&files.fpm_masters))
-            .filter_map(|t| confs::parse_fpm_pools(t).ok())
-            .flatten()
-            .collect();
+        let pools = || {
+            let masters = files.fpm_pools(&files.fpm_masters);
+            files.fpm_pools(&patterns).chain(masters)
+        };
         let same_listen = |pool: &&FpmPoolConf| {
             let address = pool.listen.as_deref().map(confs::fpm_listen_address);
             self.listen.is_some()
@@ -170,10 +168,8 @@ impl Pool {
                     .and_then(listen_addr)
                     == self.listen
         };
-        let found = pools.iter().find(same_listen);
-        found
-            .or_else(|| pools.iter().find(|p| p.name == name))
-            .cloned()
+        let found = pools().find(same_listen);
+        found.or_else(|| pools().find(|p| p.name == name)).cloned()
     }
 
     /// The limit from the server's own config files (PHP-FPM: the pool's section, `fpm`).
@@ -280,28 +276,33 @@ impl Pool {
     }
 }
 
-/// The servers' config files of one scrape: each glob pattern's texts, read once.
+/// The servers' config files of one scrape: each glob pattern's texts, read once, and the
+/// PHP-FPM ones parsed once (50 pools in one file are not parsed 50 times).
 #[derive(Default)]
 pub struct ConfigFiles {
     by_pattern: HashMap<String, Vec<String>>,
+    fpm_by_pattern: HashMap<String, Vec<FpmPoolConf>>,
     /// The running PHP-FPM masters' own config files and their `include`s, as patterns.
     pub fpm_masters: Vec<String>,
 }
 
 impl ConfigFiles {
-    /// Read every pattern; with `fpm_masters`, also the config of each running FPM master.
-    pub fn read(patterns: impl Iterator<Item = String>, fpm_masters: bool) -> ConfigFiles {
-        let masters = if fpm_masters {
-            masters::fpm_config_patterns()
-        } else {
-            Vec::new()
-        };
+    /// Read every pattern; when there are PHP-FPM patterns, also the config of each running
+    /// FPM master.
+    pub fn read(patterns: Vec<String>, fpm_patterns: Vec<String>) -> ConfigFiles {
         let mut files = ConfigFiles::default();
-        for pattern in patterns.chain(masters.iter().cloned()) {
-            if files.by_pattern.contains_key(&pattern) {
+        if !fpm_patterns.is_empty() {
+            files.fpm_masters = masters::fpm_config_patterns();
+        }
+        let fpm: Vec<String> = fpm_patterns
+            .into_iter()
+            .chain(files.fpm_masters.iter().cloned())
+            .collect();
+        for pattern in patterns.iter().chain(&fpm) {
+            if files.by_pattern.contains_key(pattern) {
                 continue;
             }
-            let texts = glob::glob(&pattern)
+            let texts = glob::glob(pattern)
                 .map(|paths| {
                     paths
                         .flatten()
@@ -309,9 +310,16 @@ impl ConfigFiles {
                         .collect()
                 })
                 .unwrap_or_default();
-            files.by_pattern.insert(pattern, texts);
+            files.by_pattern.insert(pattern.clone(), texts);
         }
-        files.fpm_masters = masters;
+        for pattern in fpm {
+            let pools = files
+                .texts(std::slice::from_ref(&pattern))
+                .filter_map(|t| confs::parse_fpm_pools(t).ok())
+                .flatten()
+                .collect();
+            files.fpm_by_pattern.insert(pattern, pools);
+        }
         files
     }
 
@@ -322,5 +330,13 @@ impl ConfigFiles {
             .flat_map(|p| self.by_pattern.get(p))
             .flatten()
             .map(String::as_str)
+    }
+
+    /// The PHP-FPM pool sections of the files `patterns` matched.
+    fn fpm_pools<'a>(&'a self, patterns: &'a [String]) -> impl Iterator<Item = &'a FpmPoolConf> {
+        patterns
+            .iter()
+            .flat_map(|p| self.fpm_by_pattern.get(p))
+            .flatten()
     }
 }
