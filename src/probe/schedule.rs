@@ -1,7 +1,7 @@
 //! Runs the configured `probes:` on their own intervals: the public URL and, when an
 //! `origin` is set, the same request sent straight to the origin, side by side.
 
-use super::config::ProbeConfig;
+use super::config::{HttpSettings, ProbeConfig};
 use super::http::{Target, probe};
 use super::metrics::{InfoLabels, TargetLabels};
 use super::{PathKind, ProbeMetrics};
@@ -48,14 +48,14 @@ async fn run(config: ProbeConfig, metrics: Arc<ProbeMetrics>, offset: Duration) 
     let public = Target {
         url: url.clone(),
         connect_to: None,
-        host_override: None,
+        host_override: host_header(&config.http),
     };
     let origin = config.origin.as_deref().and_then(|o| {
         let default_port = url.port_or_known_default().unwrap_or(80);
         parse_host_port(o, default_port).ok().map(|addr| Target {
             url: url.clone(),
             connect_to: Some(addr),
-            host_override: None,
+            host_override: host_header(&config.http),
         })
     });
     tokio::time::sleep(offset).await;
@@ -77,6 +77,15 @@ async fn run(config: ProbeConfig, metrics: Arc<ProbeMetrics>, offset: Duration) 
         }
         tracing::debug!(target = %config.name, status = public_outcome.status, reason = ?public_outcome.reason, "probed");
     }
+}
+
+/// A configured `Host` header names the site (auto-detected sites are probed through
+/// loopback this way): the prober sends it instead of the URL's host.
+fn host_header(http: &HttpSettings) -> Option<String> {
+    let mut headers = http.headers.iter();
+    headers
+        .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+        .map(|(_, value)| value.clone())
 }
 
 /// Drop the series of probes that a new config no longer has (or has changed).

@@ -6,7 +6,7 @@ use super::metrics::{
     ALL_REASONS, MaintenanceLabels, PoolUpstreamLabels, UpstreamInfoLabels, UpstreamLabels,
     UpstreamReasonLabels, WorkerMetrics, set_opt,
 };
-use super::pool::{FileCache, Pool, read_files};
+use super::pool::{ConfigFiles, Pool};
 use super::sockdiag;
 use super::{DEFAULT_TIMEOUT, MAX_DISCOVERED_UPSTREAMS, UpstreamSource};
 use crate::base::clock::unix_seconds;
@@ -97,18 +97,41 @@ impl ScrapeCollector for WorkersCollector {
         Box::pin(async move {
             let wants_kernel = self.pools.iter().any(|p| p.listen.is_some());
             let patterns: Vec<String> = self.pools.iter().flat_map(Pool::config_patterns).collect();
-            // Kernel dump and config files off the async threads, with a bound. The backlog
-            // is read before the status requests go out: our own connection sitting in the
-            // accept queue must not be counted as a waiting request.
+            let fpm_patterns: Vec<String> = (self.pools.iter())
+                .filter(|p| p.config.kind == WorkerKind::Phpfpm)
+                .flat_map(Pool::config_patterns)
+                .collect();
+            // Kernel dump and config files off the async threads, with a bound, before the
+            // status requests go out: our own connection sitting in the accept queue must not
+            // be counted as a waiting request, and the FPM config names the status listener.
             let blocking = tokio::task::spawn_blocking(move || {
                 let kernel = wants_kernel.then(sockdiag::listeners);
-                (kernel, read_files(patterns.into_iter()))
+                (kernel, ConfigFiles::read(patterns, fpm_patterns))
             });
-            let statuses = join_all(self.pools.iter().map(|p| async move {
-                let started = Instant::now();
-                // The fetch bounds itself; this outer bound is a safety net.
-                let result =
-                    tokio::time::timeout(p.timeout + Duration::from_millis(100), p.status())
+            let (kernel, files) = match tokio::time::timeout(Duration::from_secs(3), blocking).await
+            {
+                Ok(Ok(x)) => x,
+                _ => (
+                    Some(Err(std::io::Error::other("kernel/config read overran 3s"))),
+                    ConfigFiles::default(),
+                ),
+            };
+            let fpm_confs: Vec<_> = self
+                .pools
+                .iter()
+                .map(|p| p.fpm_conf(&files, p.config.pool()))
+                .collect();
+            let statuses = join_all(
+                self.pools
+                    .iter()
+                    .zip(&fpm_confs)
+                    .map(|(p, fpm)| async move {
+                        let started = Instant::now();
+                        // The fetch bounds itself; this outer bound is a safety net.
+                        let result = tokio::time::timeout(
+                            p.timeout + Duration::from_millis(100),
+                            p.status(fpm.as_ref()),
+                        )
                         .await
                         .unwrap_or_else(|_| {
                             Err(Down::new(
@@ -116,23 +139,16 @@ impl ScrapeCollector for WorkersCollector {
                                 "status scrape overran its timeout",
                             ))
                         });
-                (result, started.elapsed())
-            }));
-            let blocking = tokio::time::timeout(Duration::from_secs(3), blocking).await;
-            let statuses = statuses.await;
-            let (kernel, files) = match blocking {
-                Ok(Ok(x)) => x,
-                _ => (
-                    Some(Err(std::io::Error::other("kernel/config read overran 3s"))),
-                    FileCache::new(),
-                ),
-            };
+                        (result, started.elapsed())
+                    }),
+            )
+            .await;
             let (listeners, kernel_error) = match kernel {
                 Some(Ok(l)) => (l, None),
                 Some(Err(e)) => (Vec::new(), Some(e)),
                 None => (Vec::new(), None),
             };
-            for (pool, (result, took)) in self.pools.iter().zip(statuses) {
+            for ((pool, (result, took)), fpm) in self.pools.iter().zip(statuses).zip(&fpm_confs) {
                 let found = pool
                     .listen
                     .as_ref()
@@ -148,7 +164,12 @@ impl ScrapeCollector for WorkersCollector {
                 if let Err(d) = &result {
                     tracing::debug!(pool = %pool.labels.pool, kind = %pool.labels.kind, "worker status: {d}");
                 }
-                pool.write(&self.metrics, &result, took, found, &files);
+                // Not found by address or entry name: try the name FPM reports.
+                let reported = result.as_ref().ok().and_then(|s| s.pool.as_deref());
+                let fpm = fpm
+                    .clone()
+                    .or_else(|| reported.and_then(|name| pool.fpm_conf(&files, name)));
+                pool.write(&self.metrics, &result, took, found, &files, fpm.as_ref());
             }
             match kernel_error {
                 Some(e) => Err(anyhow::anyhow!("sock_diag: {e}")),

@@ -60,6 +60,44 @@ pub fn parse_fpm_pools(text: &str) -> Result<Vec<FpmPoolConf>, String> {
     Ok(pools)
 }
 
+/// The config file of a PHP-FPM master, from its `/proc/<pid>/cmdline`: FPM retitles the
+/// master `php-fpm: master process (/path/php-fpm.conf)` (NUL-padded).
+pub fn fpm_master_config(cmdline: &[u8]) -> Option<&str> {
+    let title = std::str::from_utf8(cmdline.split(|&b| b == 0).next()?).ok()?;
+    let path = title
+        .strip_prefix("php-fpm")?
+        .split_once("master process (")?
+        .1
+        .trim_end()
+        .strip_suffix(')')?;
+    path.starts_with('/').then_some(path)
+}
+
+/// The `include` globs of a php-fpm.conf, in order. A relative one is under FPM's prefix,
+/// `/usr` unless the master was started with `-p` (which its title does not show).
+pub fn fpm_includes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().split_once('='))
+        .filter(|(key, _)| key.trim() == "include")
+        .map(|(_, value)| {
+            value
+                .split(" ;")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+        })
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            if v.starts_with('/') {
+                v.to_string()
+            } else {
+                format!("/usr/{v}")
+            }
+        })
+        .collect()
+}
+
 /// An FPM `listen` value as our address: `/path` (unix), `host:port`, or a bare port
 /// (all interfaces, reached on loopback).
 pub fn fpm_listen_address(listen: &str) -> String {
@@ -160,6 +198,37 @@ mod tests {
         assert_eq!(
             parse_fpm_pools("[global]\npid = /run/x.pid\n").unwrap(),
             vec![]
+        );
+    }
+
+    #[test]
+    fn fpm_master_titles_and_includes() {
+        let title = b"php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)\0\0\0\0";
+        assert_eq!(
+            fpm_master_config(title),
+            Some("/etc/php/8.2/fpm/php-fpm.conf")
+        );
+        for other in [
+            &b"php-fpm: pool www\0\0"[..],
+            b"/usr/sbin/php-fpm8.2\0-F\0-y\0/x.conf\0",
+            b"nginx: master process /usr/sbin/nginx\0",
+            b"php-fpm: master process (relative.conf)\0",
+            b"",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(
+                fpm_master_config(other),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        // Debian's php-fpm.conf, trimmed, plus a relative and a quoted include.
+        let conf = "[global]\npid = /run/php/php8.2-fpm.pid\n;include=/etc/nope/*.conf\n\
+                    include=/etc/php/8.2/fpm/pool.d/*.conf\ninclude = \"etc/fpm.d/*.conf\" ; local\n";
+        assert_eq!(
+            fpm_includes(conf),
+            ["/etc/php/8.2/fpm/pool.d/*.conf", "/usr/etc/fpm.d/*.conf"]
         );
     }
 

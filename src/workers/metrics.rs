@@ -101,6 +101,8 @@ families! {
             "1 while the worker pool's status scrape fails, with the reason"),
         workers: Family<PoolStateLabels, Gauge> = ("workers", None,
             "Workers of the pool by state (active, idle)"),
+        inferred: Family<PoolLabels, Gauge> = ("workers_inferred", None,
+            "1 when the worker counts are inferred (the status request timed out with requests queued: every worker busy), 0 when read from the status page"),
         limit: Family<PoolLabels, Gauge> = ("workers_limit", None,
             "The most workers (or connections) the pool can have"),
         limit_info: Family<PoolSourceLabels, Gauge> = ("workers_limit_info", None,
@@ -139,6 +141,7 @@ impl WorkerMetrics {
         self.up.clear();
         self.down.clear();
         self.workers.clear();
+        self.inferred.clear();
         self.limit.clear();
         self.limit_info.clear();
         self.queue.clear();

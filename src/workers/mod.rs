@@ -12,6 +12,7 @@ mod confs;
 mod detect;
 mod fastcgi;
 mod fetch;
+mod masters;
 pub mod metrics;
 mod pool;
 mod sockdiag;

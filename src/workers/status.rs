@@ -156,21 +156,55 @@ struct UwsgiSocket {
 #[derive(Deserialize)]
 struct UwsgiWorker {
     status: String,
+    /// One per thread (`--threads`) or async core; absent from old versions.
+    #[serde(default)]
+    cores: Vec<UwsgiCore>,
 }
 
-/// uWSGI stats server JSON. Every worker counts toward the limit; `listen_queue_errors`
-/// are connections refused because the queue was full.
+#[derive(Deserialize)]
+struct UwsgiCore {
+    #[serde(default)]
+    in_request: u64,
+}
+
+/// uWSGI stats server JSON. A worker serves as many requests at once as it has cores
+/// (threads), so the figures count cores: busy ones are active, the free ones of running
+/// workers idle. A `cheap` worker (cheaper mode) is not running: neither active nor idle,
+/// but its cores count toward the limit, since the master spawns it under load. `pause`
+/// (suspended) serves nothing either. `listen_queue_errors` are connections refused because
+/// the queue was full. The queue is the master's last reading (about once a second);
+/// `listen:` gives the kernel's live one.
 pub fn parse_uwsgi(body: &[u8]) -> Result<PoolStatus, String> {
     let stats: UwsgiStats =
         serde_json::from_slice(body).map_err(|e| format!("uWSGI stats JSON: {e}"))?;
-    let idle = stats.workers.iter().filter(|w| w.status == "idle").count() as u64;
-    let total = stats.workers.len() as u64;
+    let (mut active, mut idle, mut limit) = (0, 0, 0);
+    for worker in &stats.workers {
+        let cores = worker.cores.len().max(1) as u64;
+        let busy = if worker.cores.is_empty() {
+            u64::from(worker.status == "busy" || worker.status.starts_with("sig"))
+        } else {
+            worker.cores.iter().filter(|c| c.in_request > 0).count() as u64
+        };
+        limit += cores;
+        if matches!(worker.status.as_str(), "cheap" | "pause") {
+            continue;
+        }
+        active += busy;
+        idle += cores - busy;
+    }
+    // Until the master's first reading (about a second after start) `max_queue` is 0 and
+    // `listen_queue` a placeholder 0: no figure rather than a backlog of 0.
+    let queue_limit = stats
+        .sockets
+        .iter()
+        .find_map(|s| s.max_queue)
+        .filter(|&q| q > 0);
     Ok(PoolStatus {
-        active: Some(total - idle),
+        active: Some(active),
         idle: Some(idle),
-        limit: Some(total),
-        queue: stats.listen_queue,
-        queue_limit: stats.sockets.iter().find_map(|s| s.max_queue),
+        limit: Some(limit),
+        queue: stats.listen_queue.filter(|_| queue_limit.is_some()),
+        queue_limit,
         limit_reached: stats.listen_queue_errors,
         ..Default::default()
     })
@@ -281,5 +315,32 @@ mod tests {
             }
         );
         assert!(parse_uwsgi(b"{\"workers\": 3}").is_err());
+        // Right after start, before the master has read the backlog.
+        let starting = page.replace("\"max_queue\":100", "\"max_queue\":0");
+        let s = parse_uwsgi(starting.as_bytes()).unwrap();
+        assert_eq!((s.queue, s.queue_limit), (None, None));
+    }
+
+    #[test]
+    fn uwsgi_counts_cores_and_leaves_cheap_workers_out() {
+        // uWSGI 2.0.21 (Debian), --processes 4 --cheaper 1 --threads 2, two requests running:
+        // one on a spawned worker's first thread, the first worker free; two workers cheap.
+        // Trimmed of apps, request vars and the per-core counters.
+        let page = r#"{"version":"2.0.21-debian","listen_queue":0,"listen_queue_errors":0,"signal_queue":0,"load":0,"pid":13913,
+            "sockets":[{"name":"127.0.0.1:19092","proto":"http","queue":0,"max_queue":16,"shared":0,"can_offload":0}],
+            "workers":[
+              {"id":1,"pid":13930,"accepting":1,"requests":2,"status":"idle","cores":[{"id":0,"requests":1,"in_request":0},{"id":1,"requests":1,"in_request":0}]},
+              {"id":2,"pid":14488,"accepting":1,"requests":0,"status":"busy","cores":[{"id":0,"requests":0,"in_request":1},{"id":1,"requests":0,"in_request":0}]},
+              {"id":0,"pid":0,"accepting":0,"requests":0,"status":"cheap","cores":[{"id":0,"requests":0,"in_request":0},{"id":1,"requests":0,"in_request":0}]},
+              {"id":0,"pid":0,"accepting":0,"requests":0,"status":"cheap","cores":[{"id":0,"requests":0,"in_request":0},{"id":1,"requests":0,"in_request":0}]}]}"#;
+        let s = parse_uwsgi(page.as_bytes()).unwrap();
+        assert_eq!(
+            (s.active, s.idle, s.limit, s.queue, s.queue_limit),
+            (Some(1), Some(3), Some(8), Some(0), Some(16))
+        );
+        // Paused and signal-handling workers without core lists (old versions).
+        let page = r#"{"workers":[{"status":"pause"},{"status":"sig1"},{"status":"idle"},{"status":"cheap"}]}"#;
+        let s = parse_uwsgi(page.as_bytes()).unwrap();
+        assert_eq!((s.active, s.idle, s.limit), (Some(1), Some(1), Some(4)));
     }
 }
