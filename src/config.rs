@@ -52,7 +52,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Autodetect {
-    /// A probe of `http://127.0.0.1/` when something listens on port 80.
+    /// A probe of every site the local nginx and Apache configs declare.
     #[serde(default)]
     pub probes: bool,
     /// The standard nginx, Apache and HAProxy logs that exist.

@@ -222,35 +222,45 @@ fn saturation_through_nginx() {
         took < 0.2,
         "status through pm.status_listen took {took}s while the pool was full (a stall costs the 3 s default timeout)"
     );
-    // Through the pool's own socket the status request waits for a worker: a stall, not an answer.
-    for pool in ["sat-direct", "sat-http"] {
+    // A full pool is not a dead one. sat-direct's status goes through the pm.status_listen
+    // its pool file declares: read. sat-http's goes through nginx to the pool's own socket,
+    // waits for a worker and times out while the kernel shows requests queued: the pool is
+    // up and every worker busy, inferred.
+    for (pool, inferred) in [("sat-direct", 0.0), ("sat-http", 1.0)] {
+        let labels = [("pool", pool)];
         assert_eq!(
-            sample_value(&text, "gateway_worker_up", &[("pool", pool)]),
-            Some(0.0),
+            sample_value(&text, "gateway_worker_up", &labels),
+            Some(1.0),
             "{pool}: {text}"
         );
+        assert_absent(&text, "gateway_worker_down_info", &labels);
         assert_eq!(
             sample_value(
                 &text,
-                "gateway_worker_down_info",
-                &[("pool", pool), ("reason", "timeout")]
+                "gateway_workers",
+                &[("pool", pool), ("state", "active")]
             ),
-            Some(1.0),
+            Some(2.0),
+            "{pool}: every worker busy"
+        );
+        assert_eq!(
+            sample_value(&text, "gateway_workers_inferred", &labels),
+            Some(inferred),
             "{pool}"
         );
-        let took = sample_value(
-            &text,
-            "gateway_worker_status_duration_seconds",
-            &[("pool", pool)],
-        )
-        .unwrap();
-        assert!(
-            (0.9..2.0).contains(&took),
-            "{pool}: bounded by its 1s timeout, took {took}"
-        );
-        // The kernel's backlog still tells what the status page cannot.
-        assert!(sample_value(&text, "gateway_worker_queue", &[("pool", pool)]).unwrap() > 0.0);
+        // The kernel's backlog tells what the status page cannot.
+        assert!(sample_value(&text, "gateway_worker_queue", &labels).unwrap() > 0.0);
     }
+    let took = sample_value(
+        &text,
+        "gateway_worker_status_duration_seconds",
+        &[("pool", "sat-http")],
+    )
+    .unwrap();
+    assert!(
+        (0.9..2.0).contains(&took),
+        "sat-http: bounded by its 1s timeout, took {took}"
+    );
     eventually(Duration::from_secs(4), "slow requests counted", || {
         (sample_value(
             &exporter.metrics(),
