@@ -107,16 +107,19 @@ impl Runtime {
     }
 
     fn apply(&self, config: Config) {
+        // Stop the old tasks, then drop the removed probes' series (a result still in
+        // flight is refused by ProbeMetrics::record), then start the new ones.
+        let mut running = lock(&self.running, "runtime");
+        for task in running.tasks.drain(..) {
+            task.abort();
+        }
         crate::probe::schedule::forget_removed(
             &self.config().probes,
             &config.probes,
             &self.registry.probes,
         );
-        let fresh = Self::spawn(&config, &self.registry, &self.logs);
-        let old = std::mem::replace(&mut *lock(&self.running, "runtime"), fresh);
-        for task in old.tasks {
-            task.abort();
-        }
+        *running = Self::spawn(&config, &self.registry, &self.logs);
+        drop(running);
         self.config.store(Arc::new(config));
         mark_reload(&self.registry, true);
         tracing::info!("configuration reloaded");

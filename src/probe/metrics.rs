@@ -116,7 +116,21 @@ impl ProbeMetrics {
     }
 
     /// Record one probe of `target` over `path`.
+    /// A target starts: its results are recorded until [`ProbeMetrics::forget`].
+    pub fn activate(&self, target: &str) {
+        lock(&self.seen, "probe series")
+            .entry(target.to_string())
+            .or_default();
+    }
+
+    /// Record one probe of `target` over `path`. A result that arrives after the target was
+    /// forgotten (a probe still running while a reload removed it) is dropped: the lock
+    /// orders it with `forget`, so a removed target never comes back.
     pub fn record(&self, target: &str, path: PathKind, outcome: &Outcome) {
+        let mut seen = lock(&self.seen, "probe series");
+        let Some(seen) = seen.get_mut(target) else {
+            return;
+        };
         let f = &self.families;
         let labels = ProbeLabels {
             target: target.into(),
@@ -157,8 +171,6 @@ impl ProbeMetrics {
         };
         f.responses.get_or_create(&code).inc();
 
-        let mut seen = lock(&self.seen, "probe series");
-        let seen = seen.entry(target.to_string()).or_default();
         seen.codes.insert(code);
         let previous = seen.failure_info.remove(labels.path.as_str());
         let current = outcome.reason.map(|reason| FailureInfoLabels {
@@ -191,6 +203,8 @@ impl ProbeMetrics {
 
     /// Drop every series of a target that is no longer configured.
     pub fn forget(&self, target: &str, info: &InfoLabels) {
+        // Held throughout, so a late `record` either ran before or finds no target.
+        let mut seen = lock(&self.seen, "probe series");
         let f = &self.families;
         f.info.remove(info);
         f.timeout.remove(&TargetLabels {
@@ -215,7 +229,7 @@ impl ProbeMetrics {
                 });
             }
         }
-        if let Some(seen) = lock(&self.seen, "probe series").remove(target) {
+        if let Some(seen) = seen.remove(target) {
             for code in &seen.codes {
                 f.responses.remove(code);
             }

@@ -16,6 +16,7 @@ pub fn start(probes: &[ProbeConfig], metrics: &Arc<ProbeMetrics>) -> Vec<JoinHan
         .iter()
         .enumerate()
         .map(|(i, probe_config)| {
+            metrics.activate(&probe_config.name);
             let f = &metrics.families;
             f.info.get_or_create(&info_labels(probe_config)).set(1);
             f.timeout
