@@ -90,6 +90,12 @@ const MODULES: &str = r#"modules:
     http:
       tls_config:
         insecure_skip_verify: true
+  http_with_credentials:
+    prober: http
+    timeout: 5s
+    http:
+      headers:
+        Authorization: Bearer not-for-other-hosts
   plain_only:
     prober: http
     timeout: 5s
@@ -160,6 +166,9 @@ fn probe_reports_what_blackbox_reports() {
                location = /to-https {{ return 302 https://127.0.0.1:{https}/ok; }}\n\
                location = /to-http {{ return 302 http://127.0.0.1:{http}/ok; }}\n\
                location = /healthy {{ return 200 \"status: healthy\\nversion: 42\\n\"; }}\n\
+               location = /auth {{ if ($http_authorization = \"\") {{ return 401 \"none\\n\"; }} return 200 \"credentials\\n\"; }}\n\
+               location = /to-auth {{ return 302 /auth; }}\n\
+               location = /to-localhost-auth {{ return 302 http://localhost:{http}/auth; }}\n\
                location = /degraded {{ return 200 \"status: healthy\\nlast Error: disk full\\n\"; }}\n\
              }}",
             cert = cert.display(),
@@ -171,7 +180,7 @@ fn probe_reports_what_blackbox_reports() {
     let dir = tempdir();
     let (_blackbox, blackbox) = start_blackbox(dir.path());
     let ours = Exporter::start(&format!(
-        "{MODULES}probe_endpoint:\n  allowed_targets: [\"127.0.0.1\"]\n"
+        "{MODULES}probe_endpoint:\n  allowed_targets: [\"127.0.0.1\", \"localhost\"]\n"
     ));
     let h = |path: &str| format!("http://127.0.0.1:{http}{path}");
     let s = |path: &str| format!("https://127.0.0.1:{https}{path}");
@@ -211,6 +220,9 @@ fn probe_reports_what_blackbox_reports() {
         ("https_insecure", h("/ok"), [Some(0.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
         ("https_insecure", h("/to-https"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(1.0), Some(not_after as f64)]),
         ("tls_insecure_any", s("/to-http"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(0.0), None]),
+        // Credentials follow a redirect on the same host, not to another one (Go's rule).
+        ("http_with_credentials", h("/to-auth"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(0.0), None]),
+        ("http_with_credentials", h("/to-localhost-auth"), [Some(0.0), Some(401.0), Some(1.0), Some(0.0), Some(0.0), None]),
         ("plain_only", s("/ok"), [Some(0.0), Some(200.0), Some(0.0), Some(0.0), Some(1.0), Some(not_after as f64)]),
         ("plain_only", h("/ok"), [Some(1.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
         // A handshake with a server that speaks plain HTTP fails: no TLS, no certificate.

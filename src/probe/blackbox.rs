@@ -3,7 +3,8 @@
 //! failure reason and the layer/vendor of the error that blackbox cannot give.
 
 use super::config::{ProbeEndpointConfig, ProbeModule};
-use super::http::{Target, probe};
+use super::config::HttpSettings;
+use super::http::{Outcome, Reason, Target, probe_within, verdict};
 use crate::base::exposition::{Format, encode_registry};
 use crate::base::metrics::FGauge;
 use axum::http::StatusCode;
@@ -92,8 +93,30 @@ pub async fn handle(
         connect_to: None,
         host_override,
     };
-    let outcome = probe(&target, &module.http, timeout).await;
-    Ok(encode_outcome(&outcome, format))
+    let outcome = probe_within(&target, &module.http, timeout, Some(endpoint)).await;
+    Ok(encode_outcome(&as_blackbox_judges(outcome, &module.http), format))
+}
+
+/// blackbox's verdict where it departs from ours, on a redirect it did not follow (with
+/// `follow_redirects: false`, or past the limit of a loop): Go hands back that response
+/// with its body already closed, so blackbox judges it on its status alone (a loop whose 3xx
+/// is a valid code succeeds) and its body regexps always fail. The scheduled probes keep
+/// our verdict; `/probe` reports blackbox's so the same alerts fire.
+fn as_blackbox_judges(mut o: Outcome, http: &HttpSettings) -> Outcome {
+    let unfollowed = (!http.follow_redirects && o.redirects > 0)
+        || o.reason == Some(Reason::TooManyRedirects);
+    if !unfollowed {
+        return o;
+    }
+    let (reason, failed_due_to_regex) = verdict(http, o.status, o.tls, || {
+        http.checks_body().then_some((Reason::BodyMismatch, true))
+    });
+    // A loop that fails keeps naming the loop rather than the 3xx it ended on.
+    if reason.is_none() || o.reason != Some(Reason::TooManyRedirects) {
+        o.reason = reason;
+    }
+    o.failed_due_to_regex = failed_due_to_regex;
+    o
 }
 
 /// The module timeout, shortened to fit Prometheus' scrape timeout when it tells us one.
@@ -112,7 +135,7 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: f64) {
     registry.register(name, help, g);
 }
 
-fn encode_outcome(o: &super::http::Outcome, format: Format) -> String {
+fn encode_outcome(o: &Outcome, format: Format) -> String {
     let mut r = Registry::default();
     let phases = Family::<PhaseLabel, FGauge>::default();
     for (phase, took) in o.phases.named() {

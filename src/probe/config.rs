@@ -4,6 +4,7 @@ use crate::base::net::parse_host_port;
 use anyhow::{Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 fn default_interval() -> Duration {
@@ -170,6 +171,13 @@ impl HttpSettings {
         Ok(())
     }
 
+    /// Whether any check reads the body.
+    pub fn checks_body(&self) -> bool {
+        self.body_contains.is_some()
+            || !self.fail_if_body_matches_regexp.is_empty()
+            || !self.fail_if_body_not_matches_regexp.is_empty()
+    }
+
     /// Whether `code` counts as success.
     pub fn status_is_valid(&self, code: u16) -> bool {
         if self.valid_status_codes.is_empty() {
@@ -317,17 +325,133 @@ impl ProbeModule {
 pub struct ProbeEndpointConfig {
     /// Host patterns (`*` wildcards, e.g. `*.example.com`, `10.0.*`) or `"*"` for any
     /// host (blackbox parity: an open prober). Empty: `/probe` refuses every target.
+    /// Checked on every redirect hop and on the address each hop connects to.
     #[serde(default)]
     pub allowed_targets: Vec<String>,
 }
 
+/// Cloud instance-metadata services: credentials one request away.
+const METADATA_NAMES: [&str; 1] = ["metadata.google.internal"];
+const METADATA_ADDRESSES: [IpAddr; 3] = [
+    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
+    IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+];
+
+/// How far an address is from the public Internet, for the allow-list.
+#[derive(Debug, PartialEq, Eq)]
+enum Reach {
+    Public,
+    /// Loopback, private, shared (CGNAT), unique-local, unspecified, multicast, broadcast.
+    Internal,
+    /// Link-local and cloud metadata: only an entry naming it exactly opens it.
+    Sensitive,
+}
+
+fn reach(ip: IpAddr) -> Reach {
+    let ip = ip.to_canonical(); // ::ffff:169.254.169.254 is 169.254.169.254
+    if let IpAddr::V6(v6) = ip
+        && v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+    {
+        // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
+        let [.., a, b, c, d] = v6.octets();
+        return reach(IpAddr::V4(Ipv4Addr::new(a, b, c, d)));
+    }
+    if METADATA_ADDRESSES.contains(&ip) {
+        return Reach::Sensitive;
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_link_local() {
+                Reach::Sensitive
+            } else if v4.is_loopback()
+                || v4.is_private()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+            {
+                Reach::Internal
+            } else {
+                Reach::Public
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if first & 0xffc0 == 0xfe80 {
+                Reach::Sensitive
+            } else if v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || first & 0xfe00 == 0xfc00
+            {
+                Reach::Internal
+            } else {
+                Reach::Public
+            }
+        }
+    }
+}
+
+/// A host as the allow-list compares it: lower case, IPv6 without brackets, no final dot.
+fn normal_host(host: &str) -> String {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
+}
+
 impl ProbeEndpointConfig {
-    /// Whether `host` (as in the URL, IPv6 in brackets) matches the allow-list.
+    /// Whether `host` (a name or an address, IPv6 with or without brackets) matches the
+    /// allow-list. Metadata names and link-local or metadata addresses need an entry that
+    /// names them exactly: no wildcard opens them.
     pub fn allows(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        self.allowed_targets
-            .iter()
-            .any(|p| wildcard_match(&p.to_ascii_lowercase(), &host))
+        let host = normal_host(host);
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return self.allows_ip(ip);
+        }
+        if METADATA_NAMES.contains(&host.as_str()) {
+            return self.names_exactly(&host);
+        }
+        self.matches(&host)
+    }
+
+    /// Whether a probe of `host` may connect to `ip`, one of its addresses. A public address
+    /// is the host's own business; an internal one must be allowed as an address
+    /// (`127.0.0.1`, `10.0.*`, `*`), except that an entry `localhost` stands for 127.0.0.1
+    /// and ::1; link-local and metadata addresses need their exact entry.
+    pub fn allows_address(&self, host: &str, ip: IpAddr) -> bool {
+        match reach(ip) {
+            Reach::Public => true,
+            Reach::Sensitive => self.allows_ip(ip),
+            Reach::Internal => {
+                self.allows_ip(ip)
+                    || (normal_host(host) == "localhost"
+                        && self.names_exactly("localhost")
+                        && (ip == Ipv4Addr::LOCALHOST || ip == Ipv6Addr::LOCALHOST))
+            }
+        }
+    }
+
+    fn allows_ip(&self, ip: IpAddr) -> bool {
+        let text = ip.to_canonical().to_string();
+        if reach(ip) == Reach::Sensitive {
+            self.names_exactly(&text)
+        } else {
+            self.matches(&text)
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = String> + '_ {
+        self.allowed_targets.iter().map(|p| normal_host(p))
+    }
+
+    fn matches(&self, host: &str) -> bool {
+        self.entries().any(|p| wildcard_match(&p, host))
+    }
+
+    fn names_exactly(&self, host: &str) -> bool {
+        self.entries().any(|p| p == host)
     }
 }
 

@@ -2,7 +2,7 @@
 //! bounded by one deadline, redirects and body size capped. Never panics on what a server
 //! sends; every failure becomes a [`Reason`].
 
-use super::config::{HttpSettings, http_method};
+use super::config::{HttpSettings, ProbeEndpointConfig, http_method};
 use super::fingerprint::{self, Fingerprint};
 use super::tls;
 use crate::base::http1::{self, Stream};
@@ -32,6 +32,8 @@ pub enum Reason {
     BodyMismatch,
     SslRequired,
     SslForbidden,
+    /// `/probe` only: a redirect hop or a resolved address outside the allow-list.
+    NotAllowed,
 }
 
 impl Reason {
@@ -51,6 +53,7 @@ impl Reason {
             Reason::BodyMismatch => "body_mismatch",
             Reason::SslRequired => "ssl_required",
             Reason::SslForbidden => "ssl_forbidden",
+            Reason::NotAllowed => "not_allowed",
         }
     }
 }
@@ -146,8 +149,20 @@ struct Hop {
     body_error: Option<Reason>,
 }
 
-/// Probe `target` with `settings`, all within `timeout`.
+/// Probe `target` with `settings`, all within `timeout`, going wherever redirects lead:
+/// the scheduled probes are written by the operator and trusted.
 pub async fn probe(target: &Target, settings: &HttpSettings, timeout: Duration) -> Outcome {
+    probe_within(target, settings, timeout, None).await
+}
+
+/// As [`probe`], but when `allowed` is given every hop's host and the address each hop
+/// connects to must pass it (`/probe`: the target comes from whoever can reach us).
+pub async fn probe_within(
+    target: &Target,
+    settings: &HttpSettings,
+    timeout: Duration,
+    allowed: Option<&ProbeEndpointConfig>,
+) -> Outcome {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut out = Outcome::new();
@@ -161,37 +176,47 @@ pub async fn probe(target: &Target, settings: &HttpSettings, timeout: Duration) 
             method: &method,
             body: &body,
             connect_to: connect_to.as_ref(),
+            allowed,
+            credentials: same_site(&target.url, &url),
         };
         let hop = match request(hop_request, target, settings, deadline, &mut out).await {
             Ok(hop) => hop,
             Err(reason) => break Err(reason),
         };
-        let location = hop
-            .headers
-            .get(header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| url.join(l).ok());
-        match (settings.follow_redirects, hop.status, location) {
-            (true, 301 | 302 | 303 | 307 | 308, Some(next)) => {
-                out.redirects += 1;
-                if out.redirects > settings.max_redirects {
-                    out.status = hop.status;
-                    break Err(Reason::TooManyRedirects);
-                }
-                if hop.status == 303
-                    || (matches!(hop.status, 301 | 302) && method == hyper::Method::POST)
-                {
-                    method = hyper::Method::GET;
-                    body.clear();
-                }
-                // The origin bypass only applies while we stay on the probed host.
-                if next.host_str() != target.url.host_str() {
-                    connect_to = None;
-                }
-                url = next;
-            }
-            _ => break Ok(hop),
+        if !matches!(hop.status, 301 | 302 | 303 | 307 | 308) {
+            break Ok(hop);
         }
+        // A 3xx without Location is a final answer; one that is not a URL fails, as in Go.
+        let next = match hop.headers.get(header::LOCATION) {
+            None => break Ok(hop),
+            Some(l) => match l.to_str().ok().and_then(|l| url.join(l).ok()) {
+                Some(next) => next,
+                None => break Err(Reason::InvalidResponse),
+            },
+        };
+        // Counted even when not followed: blackbox's probe_http_redirects is 1 then.
+        out.redirects += 1;
+        if !settings.follow_redirects {
+            break Ok(hop);
+        }
+        if out.redirects > settings.max_redirects {
+            out.status = hop.status;
+            break Err(Reason::TooManyRedirects);
+        }
+        // Go's rules, which blackbox follows: 301/302/303 turn a method other than
+        // GET/HEAD into a GET without body; 307/308 repeat the request as it was.
+        if matches!(hop.status, 301 | 302 | 303)
+            && method != hyper::Method::GET
+            && method != hyper::Method::HEAD
+        {
+            method = hyper::Method::GET;
+            body.clear();
+        }
+        // The origin bypass only applies while we stay on the probed host.
+        if next.host_str() != target.url.host_str() {
+            connect_to = None;
+        }
+        url = next;
     };
     match result {
         Ok(hop) => judge(hop, settings, &mut out),
@@ -201,29 +226,67 @@ pub async fn probe(target: &Target, settings: &HttpSettings, timeout: Duration) 
     out
 }
 
-/// Decide success from the final response, in blackbox's order, and fingerprint failures.
+/// Whether credentials (`Authorization`, `Cookie`) may go to `next`: the first URL's host or
+/// one of its subdomains, as Go's client decides on redirects.
+fn same_site(first: &Url, next: &Url) -> bool {
+    match (first.host_str(), next.host_str()) {
+        (Some(first), Some(next)) => {
+            let (first, next) = (first.to_ascii_lowercase(), next.to_ascii_lowercase());
+            next == first
+                || next
+                    .strip_suffix(first.as_str())
+                    .is_some_and(|sub| sub.ends_with('.'))
+        }
+        _ => false,
+    }
+}
+
+/// Judge the final response and fingerprint failures.
 fn judge(hop: Hop, settings: &HttpSettings, out: &mut Outcome) {
     out.status = hop.status;
     out.content_length = hop.content_length;
     out.body_length = hop.body_length;
     out.http_version = hop.version;
-    out.reason = if !settings.status_is_valid(hop.status) {
-        Some(Reason::HttpStatus)
-    } else if settings.fail_if_ssl && out.tls {
-        Some(Reason::SslForbidden)
-    } else if settings.fail_if_not_ssl && !out.tls {
-        Some(Reason::SslRequired)
-    } else if let Some(reason) = hop.body_error {
-        Some(reason)
-    } else if !body_passes(&hop.body, settings) {
-        out.failed_due_to_regex = true;
-        Some(Reason::BodyMismatch)
-    } else {
-        None
-    };
+    (out.reason, out.failed_due_to_regex) =
+        verdict(settings, hop.status, out.tls, || body_failure(&hop, settings));
     if out.reason.is_some() {
         out.fingerprint = fingerprint::classify(hop.status, &hop.headers, &hop.body);
     }
+}
+
+/// The verdict on a final response in blackbox's order: status, then body, then TLS.
+/// `body_failure` runs only for a valid status and says why the body fails, with blackbox's
+/// `probe_failed_due_to_regex`. Returns the reason (none: success) and that flag.
+pub(super) fn verdict(
+    settings: &HttpSettings,
+    status: u16,
+    tls: bool,
+    body_failure: impl FnOnce() -> Option<(Reason, bool)>,
+) -> (Option<Reason>, bool) {
+    if !settings.status_is_valid(status) {
+        return (Some(Reason::HttpStatus), false);
+    }
+    if let Some(failure) = body_failure() {
+        return (Some(failure.0), failure.1);
+    }
+    let reason = if settings.fail_if_ssl && tls {
+        Some(Reason::SslForbidden)
+    } else if settings.fail_if_not_ssl && !tls {
+        Some(Reason::SslRequired)
+    } else {
+        None
+    };
+    (reason, false)
+}
+
+/// A body that did not arrive in full, or one the body checks refuse. blackbox counts a
+/// body it could not read for its regexps as a regexp failure.
+fn body_failure(hop: &Hop, settings: &HttpSettings) -> Option<(Reason, bool)> {
+    if let Some(reason) = hop.body_error {
+        return Some((reason, settings.checks_body()));
+    }
+    (settings.checks_body() && !body_passes(&hop.body, settings))
+        .then_some((Reason::BodyMismatch, true))
 }
 
 fn body_passes(body: &[u8], settings: &HttpSettings) -> bool {
@@ -250,6 +313,10 @@ struct HopRequest<'a> {
     body: &'a str,
     /// The origin bypass: connect here instead of the URL's host.
     connect_to: Option<&'a (String, u16)>,
+    /// `/probe`'s allow-list, checked on this hop's host and the address it connects to.
+    allowed: Option<&'a ProbeEndpointConfig>,
+    /// Whether the module's `Authorization` and `Cookie` headers go along.
+    credentials: bool,
 }
 
 /// One hop, phase by phase: resolve, connect, TLS, request, body.
@@ -260,7 +327,10 @@ async fn request(
     deadline: tokio::time::Instant,
     out: &mut Outcome,
 ) -> Result<Hop, Reason> {
-    out.tls = false; // judged on the final hop, as blackbox does
+    // TLS facts describe the final hop only, as blackbox's do.
+    out.tls = false;
+    out.cert_expiry = None;
+    out.tls_version = None;
     let https = match hop.url.scheme() {
         "https" => true,
         "http" => false,
@@ -281,7 +351,19 @@ async fn request(
         .connect_to
         .cloned()
         .unwrap_or_else(|| (url_host.clone(), url_port));
+    if let Some(allowed) = hop.allowed
+        && !allowed.allows(&conn_host)
+    {
+        return Err(Reason::NotAllowed);
+    }
     let ip = resolve(&conn_host, conn_port, deadline, out).await?;
+    // Checked on the address itself, so a name that resolves to a denied address (DNS
+    // rebinding) goes nowhere; we connect to exactly the address checked.
+    if let Some(allowed) = hop.allowed
+        && !allowed.allows_address(&conn_host, ip)
+    {
+        return Err(Reason::NotAllowed);
+    }
     let tcp = connect(SocketAddr::new(ip, conn_port), deadline, out).await?;
     let stream: Box<dyn Stream> = if https {
         let host_name = target.host_override.as_deref().unwrap_or(&url_host);
@@ -379,6 +461,9 @@ fn build_request(
         if name.eq_ignore_ascii_case("host") {
             continue; // Host comes from the URL or hostname=, never twice
         }
+        if !hop.credentials && is_credential(name) {
+            continue;
+        }
         has_user_agent |= name.eq_ignore_ascii_case("user-agent");
         builder = builder.header(name.as_str(), value.as_str());
     }
@@ -393,6 +478,13 @@ fn build_request(
         .header(header::CONNECTION, "close")
         .body(Full::new(Bytes::from(hop.body.to_string())))
         .map_err(|_| Reason::ConnectError)
+}
+
+/// Headers Go's client drops on a redirect to another site.
+fn is_credential(name: &str) -> bool {
+    ["authorization", "www-authenticate", "cookie", "cookie2"]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
 }
 
 /// The response head and up to `limit` bytes of body, no further: an endless or trickling
