@@ -502,4 +502,77 @@ mod tests {
         assert!(open.allows("anything.at.all"));
         assert!(!ProbeEndpointConfig::default().allows("localhost"));
     }
+
+    fn list(entries: &[&str]) -> ProbeEndpointConfig {
+        ProbeEndpointConfig {
+            allowed_targets: entries.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn link_local_and_metadata_need_an_exact_entry() {
+        let hosts = [
+            "169.254.169.254",
+            "169.254.1.1",
+            "[fe80::1]",
+            "[fd00:ec2::254]",
+            "100.100.100.200",
+            "metadata.google.internal",
+            "METADATA.google.internal.",
+            "[::ffff:169.254.169.254]",
+            "[64:ff9b::a9fe:a9fe]", // NAT64 of 169.254.169.254
+        ];
+        let wide = list(&["*", "169.254.*", "*.internal", "100.*", "fe80::*", "fd00:*"]);
+        for host in hosts {
+            assert!(!wide.allows(host), "{host} opened by a wildcard");
+        }
+        for (host, entry) in [
+            ("169.254.169.254", "169.254.169.254"),
+            ("[fe80::1]", "fe80::1"),
+            ("[fd00:ec2::254]", "[fd00:ec2::254]"),
+            ("metadata.google.internal", "metadata.google.internal"),
+            ("100.100.100.200", "100.100.100.200"),
+        ] {
+            assert!(list(&[entry]).allows(host), "{host} with {entry}");
+        }
+        // The CGNAT block around Alibaba's metadata address is internal, not sensitive.
+        assert!(list(&["100.64.*"]).allows("100.64.0.1"));
+    }
+
+    #[test]
+    fn resolved_addresses_are_checked_as_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        type Row<'a> = (&'a [&'a str], &'a str, &'a str, bool);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // "localhost" stands for the loopback address, not for what it resolves to.
+            (&["localhost"], "localhost", "127.0.0.1", true),
+            (&["localhost"], "localhost", "::1", true),
+            (&["localhost"], "localhost", "127.0.0.2", false),
+            (&["LOCALHOST"], "localhost.", "127.0.0.1", true),
+            (&["localhost", "127.0.0.*"], "localhost", "127.0.0.2", true),
+            // A wildcard name may resolve to the Internet, not into the network.
+            (&["*.example.com"], "www.example.com", "93.184.215.14", true),
+            (&["*.example.com"], "rebound.example.com", "127.0.0.1", false),
+            (&["*.example.com"], "rebound.example.com", "10.1.2.3", false),
+            (&["*.example.com"], "rebound.example.com", "192.168.0.1", false),
+            (&["*.example.com"], "rebound.example.com", "100.64.0.1", false),
+            (&["*.example.com"], "rebound.example.com", "0.0.0.0", false),
+            (&["*.example.com"], "rebound.example.com", "fd12::1", false),
+            (&["*.example.com"], "rebound.example.com", "::ffff:127.0.0.1", false),
+            (&["*.example.com", "10.*"], "db.example.com", "10.1.2.3", true),
+            (&["*"], "anything", "10.1.2.3", true),
+            (&["*"], "anything", "169.254.169.254", false),
+            (&["*"], "anything", "fe80::1", false),
+            (&["*"], "anything", "fd00:ec2::254", false),
+            (&["*", "169.254.169.254"], "anything", "169.254.169.254", true),
+        ];
+        for (entries, host, addr, ok) in table {
+            assert_eq!(
+                list(entries).allows_address(host, ip(addr)),
+                *ok,
+                "{entries:?} {host} -> {addr}"
+            );
+        }
+    }
 }
