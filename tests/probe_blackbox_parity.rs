@@ -96,6 +96,35 @@ const MODULES: &str = r#"modules:
     http:
       headers:
         Authorization: Bearer not-for-other-hosts
+  http_header_checks:
+    prober: http
+    timeout: 5s
+    http:
+      fail_if_header_matches:
+        - header: X-Debug
+          regexp: ".+"
+          allow_missing: true
+      fail_if_header_not_matches:
+        - header: Content-Type
+          regexp: "^text/plain"
+  http_needs_version_header:
+    prober: http
+    timeout: 5s
+    http:
+      fail_if_header_not_matches:
+        - header: X-Version
+          regexp: "[0-9]"
+  http_small_body:
+    prober: http
+    timeout: 5s
+    http:
+      body_size_limit: 1KB
+  http_small_body_regexp:
+    prober: http
+    timeout: 5s
+    http:
+      body_size_limit: 1KB
+      fail_if_body_matches_regexp: ["never there"]
   plain_only:
     prober: http
     timeout: 5s
@@ -146,6 +175,8 @@ fn probe_reports_what_blackbox_reports() {
     let www = tempdir();
     let (cert, key, not_after) = self_signed_cert(www.path(), "127.0.0.1");
     std::fs::write(www.path().join("static.html"), "<p>a static page</p>\n").unwrap();
+    std::fs::write(www.path().join("big.txt"), "z".repeat(3000)).unwrap();
+    std::fs::write(www.path().join("exact.txt"), "z".repeat(1024)).unwrap();
     let (http, https, refused) = (free_port(), free_port(), free_port());
     let nginx = Nginx::start(
         &format!(
@@ -169,6 +200,8 @@ fn probe_reports_what_blackbox_reports() {
                location = /auth {{ if ($http_authorization = \"\") {{ return 401 \"none\\n\"; }} return 200 \"credentials\\n\"; }}\n\
                location = /to-auth {{ return 302 /auth; }}\n\
                location = /to-localhost-auth {{ return 302 http://localhost:{http}/auth; }}\n\
+               location = /debug {{ add_header X-Debug on; return 200 \"ok\\n\"; }}\n\
+               location = /versioned {{ add_header X-Version 3; return 200 \"ok\\n\"; }}\n\
                location = /degraded {{ return 200 \"status: healthy\\nlast Error: disk full\\n\"; }}\n\
              }}",
             cert = cert.display(),
@@ -220,6 +253,14 @@ fn probe_reports_what_blackbox_reports() {
         ("https_insecure", h("/ok"), [Some(0.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
         ("https_insecure", h("/to-https"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(1.0), Some(not_after as f64)]),
         ("tls_insecure_any", s("/to-http"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(0.0), None]),
+        ("http_header_checks", h("/ok"), [Some(1.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
+        ("http_header_checks", h("/debug"), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
+        ("http_header_checks", h("/static.html"), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
+        ("http_needs_version_header", h("/ok"), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
+        ("http_needs_version_header", h("/versioned"), [Some(1.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
+        ("http_small_body", h("/exact.txt"), [Some(1.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
+        ("http_small_body", h("/big.txt"), [Some(0.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
+        ("http_small_body_regexp", h("/big.txt"), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
         // Credentials follow a redirect on the same host, not to another one (Go's rule).
         ("http_with_credentials", h("/to-auth"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(0.0), None]),
         ("http_with_credentials", h("/to-localhost-auth"), [Some(0.0), Some(401.0), Some(1.0), Some(0.0), Some(0.0), None]),

@@ -4,7 +4,7 @@
 
 use super::config::{ProbeEndpointConfig, ProbeModule};
 use super::config::HttpSettings;
-use super::http::{Outcome, Reason, Target, probe_within, verdict};
+use super::http::{Outcome, Reason, Target, headers_pass, probe_within, verdict};
 use crate::base::exposition::{Format, encode_registry};
 use crate::base::metrics::FGauge;
 use axum::http::StatusCode;
@@ -97,20 +97,30 @@ pub async fn handle(
     Ok(encode_outcome(&as_blackbox_judges(outcome, &module.http), format))
 }
 
-/// blackbox's verdict where it departs from ours, on a redirect it did not follow (with
-/// `follow_redirects: false`, or past the limit of a loop): Go hands back that response
-/// with its body already closed, so blackbox judges it on its status alone (a loop whose 3xx
-/// is a valid code succeeds) and its body regexps always fail. The scheduled probes keep
-/// our verdict; `/probe` reports blackbox's so the same alerts fire.
+/// blackbox's verdict where it departs from ours. On a redirect it did not follow (with
+/// `follow_redirects: false`, or past the limit of a loop) Go hands back that response with
+/// its body already closed, so blackbox judges it without a body (a loop whose 3xx is a
+/// valid code succeeds) and its body regexps always fail. A body longer than a module's own
+/// `body_size_limit` fails, where we just stop reading. The scheduled probes keep our
+/// verdict; `/probe` reports blackbox's so the same alerts fire.
 fn as_blackbox_judges(mut o: Outcome, http: &HttpSettings) -> Outcome {
     let unfollowed = (!http.follow_redirects && o.redirects > 0)
         || o.reason == Some(Reason::TooManyRedirects);
-    if !unfollowed {
-        return o;
-    }
-    let (reason, failed_due_to_regex) = verdict(http, o.status, o.tls, || {
+    let over_limit = http.body_size_limit.is_some_and(|limit| o.body_length > limit);
+    let body_failure = if unfollowed {
         http.checks_body().then_some((Reason::BodyMismatch, true))
-    });
+    } else if over_limit {
+        Some((Reason::BodyTooLarge, http.checks_body()))
+    } else {
+        return o;
+    };
+    let (reason, failed_due_to_regex) = verdict(
+        http,
+        o.status,
+        o.tls,
+        || headers_pass(&o.headers, http),
+        || body_failure,
+    );
     // A loop that fails keeps naming the loop rather than the 3xx it ended on.
     if reason.is_none() || o.reason != Some(Reason::TooManyRedirects) {
         o.reason = reason;

@@ -16,9 +16,10 @@ fn default_timeout() -> Duration {
 fn default_method() -> String {
     "GET".into()
 }
-fn default_body_limit() -> usize {
-    64 * 1024
-}
+/// Bytes of body read when a module sets no `body_size_limit`.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// The largest `body_size_limit`: the body read is kept in memory.
+const MAX_BODY_LIMIT: u64 = 1 << 30;
 fn default_max_redirects() -> usize {
     10
 }
@@ -53,9 +54,15 @@ macro_rules! with_http_settings {
             fail_if_body_matches_regexp: Vec<regex::Regex>,
             #[serde(default, deserialize_with = "regexes")]
             fail_if_body_not_matches_regexp: Vec<regex::Regex>,
-            /// Bytes of body read at most; the rest is not downloaded.
-            #[serde(default = "default_body_limit")]
-            body_size_limit: usize,
+            /// Bytes of body read at most (default 64 KiB); the rest is not downloaded. A
+            /// number of bytes, or blackbox's spelling with a unit (`512KB`, `1MiB`).
+            #[serde(default, deserialize_with = "byte_size")]
+            body_size_limit: Option<usize>,
+            /// blackbox's header checks: fail when a header matches / does not match.
+            #[serde(default)]
+            fail_if_header_matches: Vec<HeaderMatch>,
+            #[serde(default)]
+            fail_if_header_not_matches: Vec<HeaderMatch>,
             #[serde(default = "default_true")]
             follow_redirects: bool,
             #[serde(default = "default_max_redirects")]
@@ -126,7 +133,9 @@ impl Default for HttpSettings {
             body_contains: None,
             fail_if_body_matches_regexp: Vec::new(),
             fail_if_body_not_matches_regexp: Vec::new(),
-            body_size_limit: default_body_limit(),
+            body_size_limit: None,
+            fail_if_header_matches: Vec::new(),
+            fail_if_header_not_matches: Vec::new(),
             follow_redirects: true,
             max_redirects: default_max_redirects(),
             fail_if_ssl: false,
@@ -165,10 +174,23 @@ impl HttpSettings {
             hyper::header::HeaderValue::from_str(value)
                 .map_err(|_| anyhow::anyhow!("invalid value for header {name:?}"))?;
         }
-        if self.body_size_limit == 0 {
+        for rule in self
+            .fail_if_header_matches
+            .iter()
+            .chain(&self.fail_if_header_not_matches)
+        {
+            hyper::header::HeaderName::from_bytes(rule.header.as_bytes())
+                .map_err(|_| anyhow::anyhow!("invalid header name {:?}", rule.header))?;
+        }
+        if self.body_size_limit == Some(0) {
             bail!("body_size_limit must be positive");
         }
         Ok(())
+    }
+
+    /// Bytes of body read at most.
+    pub fn body_limit(&self) -> usize {
+        self.body_size_limit.unwrap_or(DEFAULT_BODY_LIMIT)
     }
 
     /// Whether any check reads the body.
@@ -188,14 +210,70 @@ impl HttpSettings {
     }
 }
 
+/// One of blackbox's header checks: the header's values against a regexp.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    pub header: String,
+    #[serde(deserialize_with = "one_regex")]
+    pub regexp: regex::Regex,
+    /// A missing header passes the check instead of failing it.
+    #[serde(default)]
+    pub allow_missing: bool,
+}
+
+/// A size in bytes: a plain number, or a number with blackbox's units (powers of 1024
+/// whether written `KB` or `KiB`), at most 1 GiB.
+fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    let bytes = match Size::deserialize(d)? {
+        Size::Bytes(n) => n,
+        Size::Text(text) => parse_byte_size(&text).map_err(serde::de::Error::custom)?,
+    };
+    if bytes > MAX_BODY_LIMIT {
+        return Err(serde::de::Error::custom(format!(
+            "body_size_limit {bytes} is over the limit of 1GiB"
+        )));
+    }
+    Ok(Some(bytes as usize))
+}
+
+fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let number: u64 = text[..digits]
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: a number of bytes, e.g. 65536 or 64KB"))?;
+    let power = match &text[digits..] {
+        "" | "B" => 0,
+        "KB" | "KiB" => 1,
+        "MB" | "MiB" => 2,
+        "GB" | "GiB" => 3,
+        unit => return Err(format!("unknown unit {unit:?} in size {text:?} (B, KB, MB, GB)")),
+    };
+    number
+        .checked_mul(1u64 << (10 * power))
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+fn one_regex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<regex::Regex, D::Error> {
+    compile(&String::deserialize(d)?)
+}
+
 fn regexes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<regex::Regex>, D::Error> {
     Vec::<String>::deserialize(d)?
         .iter()
-        .map(|re| {
-            regex::Regex::new(re)
-                .map_err(|e| serde::de::Error::custom(format!("invalid regexp {re:?}: {e}")))
-        })
+        .map(|re| compile(re))
         .collect()
+}
+
+/// A regexp of the config, compiled once when it is read: a bad pattern is a config error.
+fn compile<E: serde::de::Error>(re: &str) -> Result<regex::Regex, E> {
+    regex::Regex::new(re).map_err(|e| E::custom(format!("invalid regexp {re:?}: {e}")))
 }
 
 pub fn http_method(text: &str) -> Option<hyper::Method> {
@@ -501,6 +579,24 @@ mod tests {
         };
         assert!(open.allows("anything.at.all"));
         assert!(!ProbeEndpointConfig::default().allows("localhost"));
+    }
+
+    #[test]
+    fn body_size_limit_in_bytes_or_blackbox_units() {
+        let limit = |yaml: &str| {
+            serde_saphyr::from_str::<HttpSettings>(&format!("body_size_limit: {yaml}\n"))
+                .map(|s| s.body_limit())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(limit("65536"), Ok(65536));
+        assert_eq!(limit("1KB"), Ok(1024));
+        assert_eq!(limit("1KiB"), Ok(1024));
+        assert_eq!(limit("2MB"), Ok(2 << 20));
+        assert_eq!(limit("1GiB"), Ok(1 << 30));
+        for bad in ["'1 KB'", "1kb", "2GB", "KB", "-1", "99999999999999999999GB"] {
+            assert!(limit(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(HttpSettings::default().body_limit(), DEFAULT_BODY_LIMIT);
     }
 
     fn list(entries: &[&str]) -> ProbeEndpointConfig {

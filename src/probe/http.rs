@@ -2,7 +2,7 @@
 //! bounded by one deadline, redirects and body size capped. Never panics on what a server
 //! sends; every failure becomes a [`Reason`].
 
-use super::config::{HttpSettings, ProbeEndpointConfig, http_method};
+use super::config::{HeaderMatch, HttpSettings, ProbeEndpointConfig, http_method};
 use super::fingerprint::{self, Fingerprint};
 use super::tls;
 use crate::base::http1::{self, Stream};
@@ -32,6 +32,9 @@ pub enum Reason {
     BodyMismatch,
     SslRequired,
     SslForbidden,
+    HeaderMismatch,
+    /// `/probe` only: a body longer than the module's `body_size_limit`, as blackbox fails it.
+    BodyTooLarge,
     /// `/probe` only: a redirect hop or a resolved address outside the allow-list.
     NotAllowed,
 }
@@ -53,6 +56,8 @@ impl Reason {
             Reason::BodyMismatch => "body_mismatch",
             Reason::SslRequired => "ssl_required",
             Reason::SslForbidden => "ssl_forbidden",
+            Reason::HeaderMismatch => "header_mismatch",
+            Reason::BodyTooLarge => "body_too_large",
             Reason::NotAllowed => "not_allowed",
         }
     }
@@ -110,6 +115,8 @@ pub struct Outcome {
     pub cert_expiry: Option<i64>,
     /// Negotiated TLS version, e.g. `TLS 1.3`.
     pub tls_version: Option<&'static str>,
+    /// Headers of the last response.
+    pub headers: HeaderMap,
 }
 
 impl Outcome {
@@ -133,6 +140,7 @@ impl Outcome {
             failed_due_to_regex: false,
             cert_expiry: None,
             tls_version: None,
+            headers: HeaderMap::new(),
         }
     }
 }
@@ -201,6 +209,7 @@ pub async fn probe_within(
         }
         if out.redirects > settings.max_redirects {
             out.status = hop.status;
+            out.headers = hop.headers;
             break Err(Reason::TooManyRedirects);
         }
         // Go's rules, which blackbox follows: 301/302/303 turn a method other than
@@ -247,24 +256,36 @@ fn judge(hop: Hop, settings: &HttpSettings, out: &mut Outcome) {
     out.content_length = hop.content_length;
     out.body_length = hop.body_length;
     out.http_version = hop.version;
-    (out.reason, out.failed_due_to_regex) =
-        verdict(settings, hop.status, out.tls, || body_failure(&hop, settings));
+    (out.reason, out.failed_due_to_regex) = verdict(
+        settings,
+        hop.status,
+        out.tls,
+        || headers_pass(&hop.headers, settings),
+        || body_failure(&hop, settings),
+    );
     if out.reason.is_some() {
         out.fingerprint = fingerprint::classify(hop.status, &hop.headers, &hop.body);
     }
+    out.headers = hop.headers;
 }
 
-/// The verdict on a final response in blackbox's order: status, then body, then TLS.
-/// `body_failure` runs only for a valid status and says why the body fails, with blackbox's
-/// `probe_failed_due_to_regex`. Returns the reason (none: success) and that flag.
+/// The verdict on a final response in blackbox's order: status, headers, body, TLS; each
+/// check runs only when the ones before passed. `body_failure` says why the body fails,
+/// with blackbox's `probe_failed_due_to_regex`. Returns the reason (none: success) and
+/// that flag.
 pub(super) fn verdict(
     settings: &HttpSettings,
     status: u16,
     tls: bool,
+    headers_pass: impl FnOnce() -> bool,
     body_failure: impl FnOnce() -> Option<(Reason, bool)>,
 ) -> (Option<Reason>, bool) {
     if !settings.status_is_valid(status) {
         return (Some(Reason::HttpStatus), false);
+    }
+    if !headers_pass() {
+        // blackbox's probe_failed_due_to_regex covers its header regexps too.
+        return (Some(Reason::HeaderMismatch), true);
     }
     if let Some(failure) = body_failure() {
         return (Some(failure.0), failure.1);
@@ -287,6 +308,28 @@ fn body_failure(hop: &Hop, settings: &HttpSettings) -> Option<(Reason, bool)> {
     }
     (settings.checks_body() && !body_passes(&hop.body, settings))
         .then_some((Reason::BodyMismatch, true))
+}
+
+/// blackbox's header checks: a missing header fails unless `allow_missing`; otherwise
+/// `fail_if_header_matches` fails on any value matching, `fail_if_header_not_matches` when
+/// none does.
+pub(super) fn headers_pass(headers: &HeaderMap, settings: &HttpSettings) -> bool {
+    let check = |rules: &[HeaderMatch], must_match: bool| {
+        rules.iter().all(|rule| {
+            let mut values = headers
+                .get_all(rule.header.as_str())
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .peekable();
+            if values.peek().is_none() {
+                return rule.allow_missing;
+            }
+            let any_matches = values.any(|v| rule.regexp.is_match(&v));
+            any_matches == must_match
+        })
+    };
+    check(&settings.fail_if_header_matches, false)
+        && check(&settings.fail_if_header_not_matches, true)
 }
 
 fn body_passes(body: &[u8], settings: &HttpSettings) -> bool {
@@ -386,7 +429,7 @@ async fn request(
         Err(_) => return Err(Reason::Timeout),
     };
     let t = Instant::now();
-    let hop = read_response(exchange, settings.body_size_limit, deadline).await;
+    let hop = read_response(exchange, settings.body_limit(), deadline).await;
     out.phases.transfer += t.elapsed();
     Ok(hop)
 }
@@ -488,7 +531,8 @@ fn is_credential(name: &str) -> bool {
 }
 
 /// The response head and up to `limit` bytes of body, no further: an endless or trickling
-/// body costs at most the limit in memory and the deadline in time.
+/// body costs at most the limit in memory and the deadline in time. Reading stops one frame
+/// past the limit, so `body_length > limit` tells a body that did not fit.
 async fn read_response(
     exchange: http1::Exchange,
     limit: usize,
@@ -510,7 +554,7 @@ async fn read_response(
     let mut kept = Vec::new();
     let mut body_length = 0usize;
     let mut body_error = None;
-    while body_length < limit {
+    while body_length <= limit {
         match timeout_at(deadline, incoming.frame()).await {
             Err(_) => {
                 body_error = Some(Reason::Timeout);
