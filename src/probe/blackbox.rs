@@ -18,6 +18,7 @@ use std::time::Duration;
 /// Blackbox subtracts this from Prometheus' scrape timeout so the answer arrives in time.
 const SCRAPE_TIMEOUT_OFFSET: f64 = 0.5;
 const DEFAULT_MODULE: &str = "http_2xx";
+const BLACKBOX_IP_PROTOCOL: &str = "ip6";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabel {
@@ -76,8 +77,8 @@ pub async fn handle(
         return Err((
             StatusCode::FORBIDDEN,
             format!(
-                "Target host {host:?} is not allowed: add it (or a pattern such as \"*.example.com\", or \"*\" for any host) \
-                 to probe_endpoint.allowed_targets in the config"
+                "Target host {host:?} is not allowed: add it (or a pattern such as \"*.example.com\", or \"*\" for any host; \
+                 link-local and cloud-metadata addresses only by their exact address) to probe_endpoint.allowed_targets in the config"
             ),
         ));
     }
@@ -93,8 +94,12 @@ pub async fn handle(
         connect_to: None,
         host_override,
     };
-    let outcome = probe_within(&target, &module.http, timeout, Some(endpoint)).await;
-    Ok(encode_outcome(&as_blackbox_judges(outcome, &module.http), format))
+    let mut http = module.http.clone();
+    // blackbox prefers IPv6 unless the module says otherwise (the scheduled probes, IPv4).
+    http.preferred_ip_protocol
+        .get_or_insert_with(|| BLACKBOX_IP_PROTOCOL.into());
+    let outcome = probe_within(&target, &http, timeout, Some(endpoint)).await;
+    Ok(encode_outcome(&as_blackbox_judges(outcome, &http), format))
 }
 
 /// blackbox's verdict where it departs from ours. On a redirect it did not follow (with

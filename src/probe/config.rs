@@ -76,7 +76,9 @@ macro_rules! with_http_settings {
             /// Accepted for blackbox.yml compatibility: we always speak HTTP/1.1.
             #[serde(default)]
             valid_http_versions: Vec<String>,
-            /// Accepted for blackbox.yml compatibility; IPv4 is tried first, then IPv6.
+            /// `ip4` or `ip6`: the address family tried first (unset: IPv4 for `probes:`,
+            /// IPv6 for `/probe` modules, as blackbox); `ip_protocol_fallback: false` forbids
+            /// the other family.
             #[serde(default)]
             preferred_ip_protocol: Option<String>,
             #[serde(default)]
@@ -173,6 +175,11 @@ impl HttpSettings {
                 .map_err(|_| anyhow::anyhow!("invalid header name {name:?}"))?;
             hyper::header::HeaderValue::from_str(value)
                 .map_err(|_| anyhow::anyhow!("invalid value for header {name:?}"))?;
+        }
+        if let Some(family) = &self.preferred_ip_protocol
+            && !matches!(family.as_str(), "ip4" | "ip6")
+        {
+            bail!("preferred_ip_protocol must be ip4 or ip6, not {family:?}");
         }
         for rule in self
             .fail_if_header_matches

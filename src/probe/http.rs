@@ -399,7 +399,7 @@ async fn request(
     {
         return Err(Reason::NotAllowed);
     }
-    let ip = resolve(&conn_host, conn_port, deadline, out).await?;
+    let ip = resolve(&conn_host, conn_port, settings, deadline, out).await?;
     // Checked on the address itself, so a name that resolves to a denied address (DNS
     // rebinding) goes nowhere; we connect to exactly the address checked.
     if let Some(allowed) = hop.allowed
@@ -438,6 +438,7 @@ async fn request(
 async fn resolve(
     host: &str,
     port: u16,
+    settings: &HttpSettings,
     deadline: tokio::time::Instant,
     out: &mut Outcome,
 ) -> Result<IpAddr, Reason> {
@@ -447,20 +448,28 @@ async fn resolve(
             let t = Instant::now();
             let found = timeout_at(deadline, tokio::net::lookup_host((host, port))).await;
             out.phases.resolve += t.elapsed();
-            let addrs: Vec<SocketAddr> = match found {
-                Ok(Ok(addrs)) => addrs.collect(),
+            let addrs: Vec<IpAddr> = match found {
+                Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
                 _ => return Err(Reason::Dns),
             };
-            addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or(addrs.first())
-                .ok_or(Reason::Dns)?
-                .ip()
+            choose_address(&addrs, settings).ok_or(Reason::Dns)?
         }
     };
     out.ip = Some(ip);
     Ok(ip)
+}
+
+/// blackbox's `preferred_ip_protocol` (`ip6` or `ip4`; unset: IPv4, as the scheduled probes
+/// always did) and `ip_protocol_fallback` (default true): the first address of the
+/// preferred family, else, when falling back, the first of the other.
+fn choose_address(addrs: &[IpAddr], settings: &HttpSettings) -> Option<IpAddr> {
+    let want_v6 = settings.preferred_ip_protocol.as_deref() == Some("ip6");
+    let preferred = addrs.iter().find(|a| a.is_ipv6() == want_v6);
+    match preferred {
+        Some(ip) => Some(*ip),
+        None if settings.ip_protocol_fallback.unwrap_or(true) => addrs.first().copied(),
+        None => None,
+    }
 }
 
 async fn connect(
@@ -609,5 +618,49 @@ fn hyper_reason(e: &hyper::Error) -> Reason {
         Reason::Timeout
     } else {
         Reason::InvalidResponse
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_family_as_blackbox_chooses_it() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let settings = |family: Option<&str>, fallback: Option<bool>| HttpSettings {
+            preferred_ip_protocol: family.map(str::to_string),
+            ip_protocol_fallback: fallback,
+            ..HttpSettings::default()
+        };
+        type Row<'a> = (&'a [IpAddr], Option<&'a str>, Option<bool>, Option<IpAddr>);
+        let table: &[Row] = &[
+            (&[v6, v4], None, None, Some(v4)),
+            (&[v6, v4], Some("ip4"), None, Some(v4)),
+            (&[v4, v6], Some("ip6"), None, Some(v6)),
+            (&[v4], Some("ip6"), None, Some(v4)),
+            (&[v4], Some("ip6"), Some(false), None),
+            (&[v6], Some("ip4"), Some(false), None),
+            (&[], None, None, None),
+        ];
+        for (addrs, family, fallback, want) in table {
+            assert_eq!(
+                choose_address(addrs, &settings(*family, *fallback)),
+                *want,
+                "{addrs:?} {family:?} {fallback:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_stay_on_the_site() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let first = url("https://Example.com/login");
+        assert!(same_site(&first, &url("https://example.com/next")));
+        assert!(same_site(&first, &url("http://api.example.com/")));
+        assert!(!same_site(&first, &url("https://evilexample.com/")));
+        assert!(!same_site(&first, &url("https://example.com.evil.net/")));
+        assert!(!same_site(&first, &url("https://127.0.0.1/")));
     }
 }
