@@ -125,6 +125,11 @@ const MODULES: &str = r#"modules:
     http:
       body_size_limit: 1KB
       fail_if_body_matches_regexp: ["never there"]
+  http_slow_body_regexp:
+    prober: http
+    timeout: 1s
+    http:
+      fail_if_body_not_matches_regexp: ["x"]
   plain_only:
     prober: http
     timeout: 5s
@@ -188,6 +193,7 @@ fn probe_reports_what_blackbox_reports() {
                location = /r1 {{ return 302 /ok; }}\n\
                location = /r2 {{ return 301 /r1; }}\n\
                location = /r3 {{ return 307 /r2; }}\n\
+               location = /no-location {{ return 302; }}\n\
                location = /loop {{ return 302 /loop; }}\n\
                location = /method {{ return 200 \"$request_method\\n\"; }}\n\
                location = /post302 {{ return 302 /method; }}\n\
@@ -210,6 +216,8 @@ fn probe_reports_what_blackbox_reports() {
         ),
         http,
     );
+    // An app that sends its head, then one byte of body a second.
+    let trickle = FakeUpstream::start(Behaviour::Trickle(Duration::from_secs(1)));
     let dir = tempdir();
     let (_blackbox, blackbox) = start_blackbox(dir.path());
     let ours = Exporter::start(&format!(
@@ -230,6 +238,8 @@ fn probe_reports_what_blackbox_reports() {
         ("http_302_no_follow", h("/r1"), [Some(1.0), Some(302.0), Some(1.0), Some(0.0), Some(0.0), None]),
         // blackbox closes the body of a redirect it does not follow: its regexps always fail.
         ("http_302_no_follow_regexp", h("/r1"), [Some(0.0), Some(302.0), Some(1.0), Some(1.0), Some(0.0), None]),
+        ("http_2xx", h("/no-location"), [Some(0.0), Some(302.0), Some(0.0), Some(0.0), Some(0.0), None]),
+        ("http_302_any", h("/no-location"), [Some(1.0), Some(302.0), Some(0.0), Some(0.0), Some(0.0), None]),
         ("http_2xx", h("/loop"), [Some(0.0), Some(302.0), Some(11.0), Some(0.0), Some(0.0), None]),
         // ... and counts the 11th redirect of a loop a success when 302 is a valid code.
         ("http_302_any", h("/loop"), [Some(1.0), Some(302.0), Some(11.0), Some(0.0), Some(0.0), None]),
@@ -261,6 +271,8 @@ fn probe_reports_what_blackbox_reports() {
         ("http_small_body", h("/exact.txt"), [Some(1.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
         ("http_small_body", h("/big.txt"), [Some(0.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
         ("http_small_body_regexp", h("/big.txt"), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
+        // A body cut by the deadline fails the body regexps.
+        ("http_slow_body_regexp", format!("http://127.0.0.1:{}/", trickle.port), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
         // Credentials follow a redirect on the same host, not to another one (Go's rule).
         ("http_with_credentials", h("/to-auth"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(0.0), None]),
         ("http_with_credentials", h("/to-localhost-auth"), [Some(0.0), Some(401.0), Some(1.0), Some(0.0), Some(0.0), None]),

@@ -194,9 +194,11 @@ pub async fn probe_within(
         if !matches!(hop.status, 301 | 302 | 303 | 307 | 308) {
             break Ok(hop);
         }
-        // A 3xx without Location is a final answer; one that is not a URL fails, as in Go.
+        // A 3xx without Location (or with an empty one: nginx's bare `return 302`) is a
+        // final answer; one that is not a URL fails, as in Go.
         let next = match hop.headers.get(header::LOCATION) {
             None => break Ok(hop),
+            Some(l) if l.as_bytes().trim_ascii().is_empty() => break Ok(hop),
             Some(l) => match l.to_str().ok().and_then(|l| url.join(l).ok()) {
                 Some(next) => next,
                 None => break Err(Reason::InvalidResponse),
