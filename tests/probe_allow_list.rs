@@ -94,9 +94,14 @@ fn redirects_are_checked_hop_by_hop() {
         assert!(started.elapsed() < Duration::from_secs(1), "{path}");
     }
     assert!(!reached("/secret"), "a denied hop was connected to");
-    eventually(Duration::from_secs(10), "the scheduled probe follows", || {
-        (strict.value("gateway_probe_success", &[("target", "trusted")]) == Some(1.0)).then_some(())
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the scheduled probe follows",
+        || {
+            (strict.value("gateway_probe_success", &[("target", "trusted")]) == Some(1.0))
+                .then_some(())
+        },
+    );
     assert!(reached("/trusted"), "the scheduled probe reached 127.0.0.2");
 
     // "*" opens every host (blackbox parity) except link-local and metadata.
@@ -121,15 +126,25 @@ fn redirects_are_checked_hop_by_hop() {
         "http://169.254.0.1/",
         "http://[fe80::1]/",
     ] {
-        let reply = get(open.port, &format!("/probe?module=http_2xx&target={target}"));
+        let reply = get(
+            open.port,
+            &format!("/probe?module=http_2xx&target={target}"),
+        );
         assert_eq!(reply.status, 403, "{target}: {}", reply.body);
-        assert!(reply.body.contains("not allowed"), "{target}: {}", reply.body);
+        assert!(
+            reply.body.contains("not allowed"),
+            "{target}: {}",
+            reply.body
+        );
     }
 }
 
 /// The exporter in a mount namespace of its own whose /etc/hosts is `hosts`, so the test
 /// decides what names resolve to (glibc reads the file on every lookup).
-fn start_with_hosts(config_yaml: &str, hosts: &std::path::Path) -> (Daemon, u16, tempfile::TempDir) {
+fn start_with_hosts(
+    config_yaml: &str,
+    hosts: &std::path::Path,
+) -> (Daemon, u16, tempfile::TempDir) {
     let dir = tempdir();
     let config_path = dir.path().join("config.yml");
     std::fs::write(&config_path, config_yaml).unwrap();
@@ -179,5 +194,8 @@ fn a_name_rebound_to_a_denied_address_is_not_connected_to() {
     );
     let log = std::fs::read_to_string(nginx.dir.path().join("addr.log")).unwrap();
     assert!(log.contains("127.0.0.1 GET / "), "{log}");
-    assert!(!log.contains("127.0.0.2"), "the rebound address was reached: {log}");
+    assert!(
+        !log.contains("127.0.0.2"),
+        "the rebound address was reached: {log}"
+    );
 }

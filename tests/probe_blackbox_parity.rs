@@ -165,7 +165,10 @@ fn start_blackbox(dir: &std::path::Path) -> (Daemon, u16) {
 fn values(port: u16, module: &str, target: &str) -> [Option<f64>; 6] {
     let reply = get(
         port,
-        &format!("/probe?module={module}&target={}", target.replace('&', "%26")),
+        &format!(
+            "/probe?module={module}&target={}",
+            target.replace('&', "%26")
+        ),
     );
     assert_eq!(reply.status, 200, "{module} {target}: {}", reply.body);
     COMPARED.map(|name| sample_value(&reply.body, name, &[]))

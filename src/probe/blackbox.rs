@@ -2,8 +2,8 @@
 //! `module`, `hostname`), same metric names, a fresh registry per request, plus the
 //! failure reason and the layer/vendor of the error that blackbox cannot give.
 
-use super::config::{ProbeEndpointConfig, ProbeModule};
 use super::config::HttpSettings;
+use super::config::{ProbeEndpointConfig, ProbeModule};
 use super::http::{Outcome, Reason, Target, headers_pass, probe_within, verdict};
 use crate::base::exposition::{Format, encode_registry};
 use crate::base::metrics::FGauge;
@@ -109,9 +109,11 @@ pub async fn handle(
 /// `body_size_limit` fails, where we just stop reading. The scheduled probes keep our
 /// verdict; `/probe` reports blackbox's so the same alerts fire.
 fn as_blackbox_judges(mut o: Outcome, http: &HttpSettings) -> Outcome {
-    let unfollowed = (!http.follow_redirects && o.redirects > 0)
-        || o.reason == Some(Reason::TooManyRedirects);
-    let over_limit = http.body_size_limit.is_some_and(|limit| o.body_length > limit);
+    let unfollowed =
+        (!http.follow_redirects && o.redirects > 0) || o.reason == Some(Reason::TooManyRedirects);
+    let over_limit = http
+        .body_size_limit
+        .is_some_and(|limit| o.body_length > limit);
     let body_failure = if unfollowed {
         http.checks_body().then_some((Reason::BodyMismatch, true))
     } else if over_limit {

@@ -251,7 +251,9 @@ fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D:
 }
 
 fn parse_byte_size(text: &str) -> Result<u64, String> {
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let number: u64 = text[..digits]
         .parse()
         .map_err(|_| format!("invalid size {text:?}: a number of bytes, e.g. 65536 or 64KB"))?;
@@ -260,7 +262,11 @@ fn parse_byte_size(text: &str) -> Result<u64, String> {
         "KB" | "KiB" => 1,
         "MB" | "MiB" => 2,
         "GB" | "GiB" => 3,
-        unit => return Err(format!("unknown unit {unit:?} in size {text:?} (B, KB, MB, GB)")),
+        unit => {
+            return Err(format!(
+                "unknown unit {unit:?} in size {text:?} (B, KB, MB, GB)"
+            ));
+        }
     };
     number
         .checked_mul(1u64 << (10 * power))

@@ -216,7 +216,7 @@ pub async fn probe_within(
         }
         // Go's rules, which blackbox follows: 301/302/303 turn a method other than
         // GET/HEAD into a GET without body; 307/308 repeat the request as it was.
-        if matches!(hop.status, 301 | 302 | 303)
+        if matches!(hop.status, 301..=303)
             && method != hyper::Method::GET
             && method != hyper::Method::HEAD
         {
