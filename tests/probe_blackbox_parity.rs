@@ -300,8 +300,18 @@ fn probe_reports_what_blackbox_reports() {
             .zip(&mine)
             .map(|(t, m)| format!("{} / {}", show(*t), show(*m)))
             .collect();
-        let path = target.split_once("127.0.0.1").map_or("", |(_, p)| p);
-        report.push_str(&format!("| {module} | {path} | {} |\n", cells.join(" | ")));
+        // Ports by role, so the table reads the same on every run.
+        let shown = [
+            (http, "http-port"),
+            (https, "https-port"),
+            (refused, "refused-port"),
+            (trickle.port, "trickling-app"),
+        ]
+        .iter()
+        .fold(target.clone(), |t, (port, role)| {
+            t.replace(&format!("127.0.0.1:{port}"), role)
+        });
+        report.push_str(&format!("| {module} | {shown} | {} |\n", cells.join(" | ")));
         if theirs != mine || &theirs != expected {
             disagreements.push(format!(
                 "{module} {target}: blackbox {theirs:?}, ours {mine:?}, expected {expected:?}"
