@@ -130,6 +130,11 @@ const MODULES: &str = r#"modules:
     timeout: 1s
     http:
       fail_if_body_not_matches_regexp: ["x"]
+  http_host_a:
+    prober: http
+    timeout: 5s
+    http:
+      fail_if_body_not_matches_regexp: ["host=a\\.test"]
   plain_only:
     prober: http
     timeout: 5s
@@ -161,13 +166,15 @@ fn start_blackbox(dir: &std::path::Path) -> (Daemon, u16) {
     (daemon, port)
 }
 
-/// The compared values of one `/probe` answer, `None` for an absent series.
+/// The compared values of one `/probe` answer, `None` for an absent series. A target
+/// written `URL hostname=H` is probed with `&hostname=H`.
 fn values(port: u16, module: &str, target: &str) -> [Option<f64>; 6] {
+    let (url, hostname) = target.split_once(" hostname=").unwrap_or((target, ""));
     let reply = get(
         port,
         &format!(
-            "/probe?module={module}&target={}",
-            target.replace('&', "%26")
+            "/probe?module={module}&target={}&hostname={hostname}",
+            url.replace('&', "%26")
         ),
     );
     assert_eq!(reply.status, 200, "{module} {target}: {}", reply.body);
@@ -196,6 +203,9 @@ fn probe_reports_what_blackbox_reports() {
                location = /r1 {{ return 302 /ok; }}\n\
                location = /r2 {{ return 301 /r1; }}\n\
                location = /r3 {{ return 307 /r2; }}\n\
+               location = /where {{ return 200 \"host=$host\\n\"; }}\n\
+               location = /relative {{ absolute_redirect off; return 302 /where; }}\n\
+               location = /absolute {{ return 302 http://127.0.0.1:{http}/where; }}\n\
                location = /no-location {{ return 302; }}\n\
                location = /loop {{ return 302 /loop; }}\n\
                location = /method {{ return 200 \"$request_method\\n\"; }}\n\
@@ -276,6 +286,10 @@ fn probe_reports_what_blackbox_reports() {
         ("http_small_body_regexp", h("/big.txt"), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
         // A body cut by the deadline fails the body regexps.
         ("http_slow_body_regexp", format!("http://127.0.0.1:{}/", trickle.port), [Some(0.0), Some(200.0), Some(0.0), Some(1.0), Some(0.0), None]),
+        // hostname= is the Host of the first request and of relative redirects only.
+        ("http_host_a", format!("{} hostname=a.test", h("/where")), [Some(1.0), Some(200.0), Some(0.0), Some(0.0), Some(0.0), None]),
+        ("http_host_a", format!("{} hostname=a.test", h("/relative")), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(0.0), None]),
+        ("http_host_a", format!("{} hostname=a.test", h("/absolute")), [Some(0.0), Some(200.0), Some(1.0), Some(1.0), Some(0.0), None]),
         // Credentials follow a redirect on the same host, not to another one (Go's rule).
         ("http_with_credentials", h("/to-auth"), [Some(1.0), Some(200.0), Some(1.0), Some(0.0), Some(0.0), None]),
         ("http_with_credentials", h("/to-localhost-auth"), [Some(0.0), Some(401.0), Some(1.0), Some(0.0), Some(0.0), None]),

@@ -178,7 +178,10 @@ pub async fn probe_within(
     let mut method = http_method(&settings.method).unwrap_or(hyper::Method::GET);
     let mut body = settings.body.clone().unwrap_or_default();
     let mut connect_to = target.connect_to.clone();
+    // `hostname=` goes with the first request and with relative redirects (Go's rule).
+    let mut relative = true;
     let result = loop {
+        let override_for = |applies: bool| target.host_override.as_deref().filter(|_| applies);
         let hop_request = HopRequest {
             url: &url,
             method: &method,
@@ -186,8 +189,11 @@ pub async fn probe_within(
             connect_to: connect_to.as_ref(),
             allowed,
             credentials: same_site(&target.url, &url),
+            host_override: override_for(relative),
+            // blackbox sends it as SNI only to the first address.
+            sni_override: override_for(same_address(&target.url, &url)),
         };
-        let hop = match request(hop_request, target, settings, deadline, &mut out).await {
+        let hop = match request(hop_request, settings, deadline, &mut out).await {
             Ok(hop) => hop,
             Err(reason) => break Err(reason),
         };
@@ -196,14 +202,15 @@ pub async fn probe_within(
         }
         // A 3xx without Location (or with an empty one: nginx's bare `return 302`) is a
         // final answer; one that is not a URL fails, as in Go.
-        let next = match hop.headers.get(header::LOCATION) {
+        let location = match hop.headers.get(header::LOCATION) {
             None => break Ok(hop),
             Some(l) if l.as_bytes().trim_ascii().is_empty() => break Ok(hop),
-            Some(l) => match l.to_str().ok().and_then(|l| url.join(l).ok()) {
-                Some(next) => next,
-                None => break Err(Reason::InvalidResponse),
-            },
+            Some(l) => l.to_str().unwrap_or_default(),
         };
+        let Ok(next) = url.join(location) else {
+            break Err(Reason::InvalidResponse);
+        };
+        relative = Url::parse(location).is_err();
         // Counted even when not followed: blackbox's probe_http_redirects is 1 then.
         out.redirects += 1;
         if !settings.follow_redirects {
@@ -235,6 +242,12 @@ pub async fn probe_within(
     }
     out.duration = started.elapsed();
     out
+}
+
+/// Whether two URLs lead to the same host and port.
+fn same_address(first: &Url, next: &Url) -> bool {
+    first.host_str() == next.host_str()
+        && first.port_or_known_default() == next.port_or_known_default()
 }
 
 /// Whether credentials (`Authorization`, `Cookie`) may go to `next`: the first URL's host or
@@ -362,12 +375,14 @@ struct HopRequest<'a> {
     allowed: Option<&'a ProbeEndpointConfig>,
     /// Whether the module's `Authorization` and `Cookie` headers go along.
     credentials: bool,
+    /// `hostname=` as this hop's Host header, and as its SNI.
+    host_override: Option<&'a str>,
+    sni_override: Option<&'a str>,
 }
 
 /// One hop, phase by phase: resolve, connect, TLS, request, body.
 async fn request(
     hop: HopRequest<'_>,
-    target: &Target,
     settings: &HttpSettings,
     deadline: tokio::time::Instant,
     out: &mut Outcome,
@@ -411,7 +426,7 @@ async fn request(
     }
     let tcp = connect(SocketAddr::new(ip, conn_port), deadline, out).await?;
     let stream: Box<dyn Stream> = if https {
-        let host_name = target.host_override.as_deref().unwrap_or(&url_host);
+        let host_name = hop.sni_override.unwrap_or(&url_host);
         let sni = settings
             .tls_config
             .server_name
@@ -421,7 +436,7 @@ async fn request(
     } else {
         Box::new(tcp)
     };
-    let request = build_request(&hop, target, settings)?;
+    let request = build_request(&hop, settings)?;
     let t = Instant::now();
     let sent = timeout_at(deadline, http1::send(stream, request)).await;
     out.phases.processing += t.elapsed();
@@ -500,13 +515,11 @@ async fn connect(
 /// Host of the URL (or `hostname=`), and `Connection: close`.
 fn build_request(
     hop: &HopRequest<'_>,
-    target: &Target,
     settings: &HttpSettings,
 ) -> Result<hyper::Request<Full<Bytes>>, Reason> {
-    let host_header = target
+    let host_header = hop
         .host_override
-        .clone()
-        .unwrap_or_else(|| http1::authority(hop.url));
+        .map_or_else(|| http1::authority(hop.url), str::to_string);
     let mut builder = hyper::Request::builder()
         .method(hop.method.clone())
         .uri(http1::path_and_query(hop.url));
