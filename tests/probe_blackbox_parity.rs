@@ -231,6 +231,8 @@ fn probe_reports_what_blackbox_reports() {
     );
     // An app that sends its head, then one byte of body a second.
     let trickle = FakeUpstream::start(Behaviour::Trickle(Duration::from_secs(1)));
+    // An app whose redirect points nowhere a URL can.
+    let bad_location = FakeUpstream::respond("302 Found", &["Location: http://[::1"], "");
     let dir = tempdir();
     let (_blackbox, blackbox) = start_blackbox(dir.path());
     let ours = Exporter::start(&format!(
@@ -253,6 +255,7 @@ fn probe_reports_what_blackbox_reports() {
         ("http_302_no_follow_regexp", h("/r1"), [Some(0.0), Some(302.0), Some(1.0), Some(1.0), Some(0.0), None]),
         ("http_2xx", h("/no-location"), [Some(0.0), Some(302.0), Some(0.0), Some(0.0), Some(0.0), None]),
         ("http_302_any", h("/no-location"), [Some(1.0), Some(302.0), Some(0.0), Some(0.0), Some(0.0), None]),
+        ("http_2xx", format!("http://127.0.0.1:{}/", bad_location.port), [Some(0.0), Some(0.0), Some(0.0), Some(0.0), Some(0.0), None]),
         ("http_2xx", h("/loop"), [Some(0.0), Some(302.0), Some(11.0), Some(0.0), Some(0.0), None]),
         // ... and counts the 11th redirect of a loop a success when 302 is a valid code.
         ("http_302_any", h("/loop"), [Some(1.0), Some(302.0), Some(11.0), Some(0.0), Some(0.0), None]),
@@ -320,6 +323,7 @@ fn probe_reports_what_blackbox_reports() {
             (https, "https-port"),
             (refused, "refused-port"),
             (trickle.port, "trickling-app"),
+            (bad_location.port, "bad-location-app"),
         ]
         .iter()
         .fold(target.clone(), |t, (port, role)| {

@@ -202,10 +202,11 @@ pub async fn probe_within(
         }
         // A 3xx without Location (or with an empty one: nginx's bare `return 302`) is a
         // final answer; one that is not a URL fails, as in Go.
-        let location = match hop.headers.get(header::LOCATION) {
+        let location = match hop.headers.get(header::LOCATION).map(|l| l.to_str()) {
             None => break Ok(hop),
-            Some(l) if l.as_bytes().trim_ascii().is_empty() => break Ok(hop),
-            Some(l) => l.to_str().unwrap_or_default(),
+            Some(Ok(l)) if l.trim().is_empty() => break Ok(hop),
+            Some(Ok(l)) => l,
+            Some(Err(_)) => break Err(Reason::InvalidResponse),
         };
         let Ok(next) = url.join(location) else {
             break Err(Reason::InvalidResponse);
