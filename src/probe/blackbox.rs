@@ -2,8 +2,9 @@
 //! `module`, `hostname`), same metric names, a fresh registry per request, plus the
 //! failure reason and the layer/vendor of the error that blackbox cannot give.
 
+use super::config::HttpSettings;
 use super::config::{ProbeEndpointConfig, ProbeModule};
-use super::http::{Target, probe};
+use super::http::{Outcome, Reason, Target, headers_pass, probe_within, verdict};
 use crate::base::exposition::{Format, encode_registry};
 use crate::base::metrics::FGauge;
 use axum::http::StatusCode;
@@ -17,6 +18,7 @@ use std::time::Duration;
 /// Blackbox subtracts this from Prometheus' scrape timeout so the answer arrives in time.
 const SCRAPE_TIMEOUT_OFFSET: f64 = 0.5;
 const DEFAULT_MODULE: &str = "http_2xx";
+const BLACKBOX_IP_PROTOCOL: &str = "ip6";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabel {
@@ -75,8 +77,8 @@ pub async fn handle(
         return Err((
             StatusCode::FORBIDDEN,
             format!(
-                "Target host {host:?} is not allowed: add it (or a pattern such as \"*.example.com\", or \"*\" for any host) \
-                 to probe_endpoint.allowed_targets in the config"
+                "Target host {host:?} is not allowed: add it (or a pattern such as \"*.example.com\", or \"*\" for any host; \
+                 link-local and cloud-metadata addresses only by their exact address) to probe_endpoint.allowed_targets in the config"
             ),
         ));
     }
@@ -92,8 +94,46 @@ pub async fn handle(
         connect_to: None,
         host_override,
     };
-    let outcome = probe(&target, &module.http, timeout).await;
-    Ok(encode_outcome(&outcome, format))
+    let mut http = module.http.clone();
+    // blackbox prefers IPv6 unless the module says otherwise (the scheduled probes, IPv4).
+    http.preferred_ip_protocol
+        .get_or_insert_with(|| BLACKBOX_IP_PROTOCOL.into());
+    let outcome = probe_within(&target, &http, timeout, Some(endpoint)).await;
+    Ok(encode_outcome(&as_blackbox_judges(outcome, &http), format))
+}
+
+/// blackbox's verdict where it departs from ours. On a redirect it did not follow (with
+/// `follow_redirects: false`, or past the limit of a loop) Go hands back that response with
+/// its body already closed, so blackbox judges it without a body (a loop whose 3xx is a
+/// valid code succeeds) and its body regexps always fail. A body longer than a module's own
+/// `body_size_limit` fails, where we just stop reading. The scheduled probes keep our
+/// verdict; `/probe` reports blackbox's so the same alerts fire.
+fn as_blackbox_judges(mut o: Outcome, http: &HttpSettings) -> Outcome {
+    let unfollowed =
+        (!http.follow_redirects && o.redirects > 0) || o.reason == Some(Reason::TooManyRedirects);
+    let over_limit = http
+        .body_size_limit
+        .is_some_and(|limit| o.body_length > limit);
+    let body_failure = if unfollowed {
+        http.checks_body().then_some((Reason::BodyMismatch, true))
+    } else if over_limit {
+        Some((Reason::BodyTooLarge, http.checks_body()))
+    } else {
+        return o;
+    };
+    let (reason, failed_due_to_regex) = verdict(
+        http,
+        o.status,
+        o.tls,
+        || headers_pass(&o.headers, http),
+        || body_failure,
+    );
+    // A loop that fails keeps naming the loop rather than the 3xx it ended on.
+    if reason.is_none() || o.reason != Some(Reason::TooManyRedirects) {
+        o.reason = reason;
+    }
+    o.failed_due_to_regex = failed_due_to_regex;
+    o
 }
 
 /// The module timeout, shortened to fit Prometheus' scrape timeout when it tells us one.
@@ -112,7 +152,7 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: f64) {
     registry.register(name, help, g);
 }
 
-fn encode_outcome(o: &super::http::Outcome, format: Format) -> String {
+fn encode_outcome(o: &Outcome, format: Format) -> String {
     let mut r = Registry::default();
     let phases = Family::<PhaseLabel, FGauge>::default();
     for (phase, took) in o.phases.named() {

@@ -2,7 +2,7 @@
 //! bounded by one deadline, redirects and body size capped. Never panics on what a server
 //! sends; every failure becomes a [`Reason`].
 
-use super::config::{HttpSettings, http_method};
+use super::config::{HeaderMatch, HttpSettings, ProbeEndpointConfig, http_method};
 use super::fingerprint::{self, Fingerprint};
 use super::tls;
 use crate::base::http1::{self, Stream};
@@ -32,6 +32,11 @@ pub enum Reason {
     BodyMismatch,
     SslRequired,
     SslForbidden,
+    HeaderMismatch,
+    /// `/probe` only: a body longer than the module's `body_size_limit`, as blackbox fails it.
+    BodyTooLarge,
+    /// `/probe` only: a redirect hop or a resolved address outside the allow-list.
+    NotAllowed,
 }
 
 impl Reason {
@@ -51,6 +56,9 @@ impl Reason {
             Reason::BodyMismatch => "body_mismatch",
             Reason::SslRequired => "ssl_required",
             Reason::SslForbidden => "ssl_forbidden",
+            Reason::HeaderMismatch => "header_mismatch",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::NotAllowed => "not_allowed",
         }
     }
 }
@@ -107,6 +115,8 @@ pub struct Outcome {
     pub cert_expiry: Option<i64>,
     /// Negotiated TLS version, e.g. `TLS 1.3`.
     pub tls_version: Option<&'static str>,
+    /// Headers of the last response.
+    pub headers: HeaderMap,
 }
 
 impl Outcome {
@@ -130,6 +140,7 @@ impl Outcome {
             failed_due_to_regex: false,
             cert_expiry: None,
             tls_version: None,
+            headers: HeaderMap::new(),
         }
     }
 }
@@ -146,8 +157,20 @@ struct Hop {
     body_error: Option<Reason>,
 }
 
-/// Probe `target` with `settings`, all within `timeout`.
+/// Probe `target` with `settings`, all within `timeout`, going wherever redirects lead:
+/// the scheduled probes are written by the operator and trusted.
 pub async fn probe(target: &Target, settings: &HttpSettings, timeout: Duration) -> Outcome {
+    probe_within(target, settings, timeout, None).await
+}
+
+/// As [`probe`], but when `allowed` is given every hop's host and the address each hop
+/// connects to must pass it (`/probe`: the target comes from whoever can reach us).
+pub async fn probe_within(
+    target: &Target,
+    settings: &HttpSettings,
+    timeout: Duration,
+    allowed: Option<&ProbeEndpointConfig>,
+) -> Outcome {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut out = Outcome::new();
@@ -155,43 +178,64 @@ pub async fn probe(target: &Target, settings: &HttpSettings, timeout: Duration) 
     let mut method = http_method(&settings.method).unwrap_or(hyper::Method::GET);
     let mut body = settings.body.clone().unwrap_or_default();
     let mut connect_to = target.connect_to.clone();
+    // `hostname=` goes with the first request and with relative redirects (Go's rule).
+    let mut relative = true;
     let result = loop {
+        let override_for = |applies: bool| target.host_override.as_deref().filter(|_| applies);
         let hop_request = HopRequest {
             url: &url,
             method: &method,
             body: &body,
             connect_to: connect_to.as_ref(),
+            allowed,
+            credentials: same_site(&target.url, &url),
+            host_override: override_for(relative),
+            // blackbox sends it as SNI only to the first address.
+            sni_override: override_for(same_address(&target.url, &url)),
         };
-        let hop = match request(hop_request, target, settings, deadline, &mut out).await {
+        let hop = match request(hop_request, settings, deadline, &mut out).await {
             Ok(hop) => hop,
             Err(reason) => break Err(reason),
         };
-        let location = hop
-            .headers
-            .get(header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| url.join(l).ok());
-        match (settings.follow_redirects, hop.status, location) {
-            (true, 301 | 302 | 303 | 307 | 308, Some(next)) => {
-                out.redirects += 1;
-                if out.redirects > settings.max_redirects {
-                    out.status = hop.status;
-                    break Err(Reason::TooManyRedirects);
-                }
-                if hop.status == 303
-                    || (matches!(hop.status, 301 | 302) && method == hyper::Method::POST)
-                {
-                    method = hyper::Method::GET;
-                    body.clear();
-                }
-                // The origin bypass only applies while we stay on the probed host.
-                if next.host_str() != target.url.host_str() {
-                    connect_to = None;
-                }
-                url = next;
-            }
-            _ => break Ok(hop),
+        if !matches!(hop.status, 301 | 302 | 303 | 307 | 308) {
+            break Ok(hop);
         }
+        // A 3xx without Location (or with an empty one: nginx's bare `return 302`) is a
+        // final answer; one that is not a URL fails, as in Go.
+        let location = match hop.headers.get(header::LOCATION).map(|l| l.to_str()) {
+            None => break Ok(hop),
+            Some(Ok(l)) if l.trim().is_empty() => break Ok(hop),
+            Some(Ok(l)) => l,
+            Some(Err(_)) => break Err(Reason::InvalidResponse),
+        };
+        let Ok(next) = url.join(location) else {
+            break Err(Reason::InvalidResponse);
+        };
+        relative = Url::parse(location).is_err();
+        // Counted even when not followed: blackbox's probe_http_redirects is 1 then.
+        out.redirects += 1;
+        if !settings.follow_redirects {
+            break Ok(hop);
+        }
+        if out.redirects > settings.max_redirects {
+            out.status = hop.status;
+            out.headers = hop.headers;
+            break Err(Reason::TooManyRedirects);
+        }
+        // Go's rules, which blackbox follows: 301/302/303 turn a method other than
+        // GET/HEAD into a GET without body; 307/308 repeat the request as it was.
+        if matches!(hop.status, 301..=303)
+            && method != hyper::Method::GET
+            && method != hyper::Method::HEAD
+        {
+            method = hyper::Method::GET;
+            body.clear();
+        }
+        // The origin bypass only applies while we stay on the probed host.
+        if next.host_str() != target.url.host_str() {
+            connect_to = None;
+        }
+        url = next;
     };
     match result {
         Ok(hop) => judge(hop, settings, &mut out),
@@ -201,29 +245,107 @@ pub async fn probe(target: &Target, settings: &HttpSettings, timeout: Duration) 
     out
 }
 
-/// Decide success from the final response, in blackbox's order, and fingerprint failures.
+/// Whether two URLs lead to the same host and port.
+fn same_address(first: &Url, next: &Url) -> bool {
+    first.host_str() == next.host_str()
+        && first.port_or_known_default() == next.port_or_known_default()
+}
+
+/// Whether credentials (`Authorization`, `Cookie`) may go to `next`: the first URL's host or
+/// one of its subdomains, as Go's client decides on redirects.
+fn same_site(first: &Url, next: &Url) -> bool {
+    match (first.host_str(), next.host_str()) {
+        (Some(first), Some(next)) => {
+            let (first, next) = (first.to_ascii_lowercase(), next.to_ascii_lowercase());
+            next == first
+                || next
+                    .strip_suffix(first.as_str())
+                    .is_some_and(|sub| sub.ends_with('.'))
+        }
+        _ => false,
+    }
+}
+
+/// Judge the final response and fingerprint failures.
 fn judge(hop: Hop, settings: &HttpSettings, out: &mut Outcome) {
     out.status = hop.status;
     out.content_length = hop.content_length;
     out.body_length = hop.body_length;
     out.http_version = hop.version;
-    out.reason = if !settings.status_is_valid(hop.status) {
-        Some(Reason::HttpStatus)
-    } else if settings.fail_if_ssl && out.tls {
-        Some(Reason::SslForbidden)
-    } else if settings.fail_if_not_ssl && !out.tls {
-        Some(Reason::SslRequired)
-    } else if let Some(reason) = hop.body_error {
-        Some(reason)
-    } else if !body_passes(&hop.body, settings) {
-        out.failed_due_to_regex = true;
-        Some(Reason::BodyMismatch)
-    } else {
-        None
-    };
+    (out.reason, out.failed_due_to_regex) = verdict(
+        settings,
+        hop.status,
+        out.tls,
+        || headers_pass(&hop.headers, settings),
+        || body_failure(&hop, settings),
+    );
     if out.reason.is_some() {
         out.fingerprint = fingerprint::classify(hop.status, &hop.headers, &hop.body);
     }
+    out.headers = hop.headers;
+}
+
+/// The verdict on a final response in blackbox's order: status, headers, body, TLS; each
+/// check runs only when the ones before passed. `body_failure` says why the body fails,
+/// with blackbox's `probe_failed_due_to_regex`. Returns the reason (none: success) and
+/// that flag.
+pub(super) fn verdict(
+    settings: &HttpSettings,
+    status: u16,
+    tls: bool,
+    headers_pass: impl FnOnce() -> bool,
+    body_failure: impl FnOnce() -> Option<(Reason, bool)>,
+) -> (Option<Reason>, bool) {
+    if !settings.status_is_valid(status) {
+        return (Some(Reason::HttpStatus), false);
+    }
+    if !headers_pass() {
+        // blackbox's probe_failed_due_to_regex covers its header regexps too.
+        return (Some(Reason::HeaderMismatch), true);
+    }
+    if let Some(failure) = body_failure() {
+        return (Some(failure.0), failure.1);
+    }
+    let reason = if settings.fail_if_ssl && tls {
+        Some(Reason::SslForbidden)
+    } else if settings.fail_if_not_ssl && !tls {
+        Some(Reason::SslRequired)
+    } else {
+        None
+    };
+    (reason, false)
+}
+
+/// A body that did not arrive in full, or one the body checks refuse. blackbox counts a
+/// body it could not read for its regexps as a regexp failure.
+fn body_failure(hop: &Hop, settings: &HttpSettings) -> Option<(Reason, bool)> {
+    if let Some(reason) = hop.body_error {
+        return Some((reason, settings.checks_body()));
+    }
+    (settings.checks_body() && !body_passes(&hop.body, settings))
+        .then_some((Reason::BodyMismatch, true))
+}
+
+/// blackbox's header checks: a missing header fails unless `allow_missing`; otherwise
+/// `fail_if_header_matches` fails on any value matching, `fail_if_header_not_matches` when
+/// none does.
+pub(super) fn headers_pass(headers: &HeaderMap, settings: &HttpSettings) -> bool {
+    let check = |rules: &[HeaderMatch], must_match: bool| {
+        rules.iter().all(|rule| {
+            let mut values = headers
+                .get_all(rule.header.as_str())
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .peekable();
+            if values.peek().is_none() {
+                return rule.allow_missing;
+            }
+            let any_matches = values.any(|v| rule.regexp.is_match(&v));
+            any_matches == must_match
+        })
+    };
+    check(&settings.fail_if_header_matches, false)
+        && check(&settings.fail_if_header_not_matches, true)
 }
 
 fn body_passes(body: &[u8], settings: &HttpSettings) -> bool {
@@ -250,17 +372,26 @@ struct HopRequest<'a> {
     body: &'a str,
     /// The origin bypass: connect here instead of the URL's host.
     connect_to: Option<&'a (String, u16)>,
+    /// `/probe`'s allow-list, checked on this hop's host and the address it connects to.
+    allowed: Option<&'a ProbeEndpointConfig>,
+    /// Whether the module's `Authorization` and `Cookie` headers go along.
+    credentials: bool,
+    /// `hostname=` as this hop's Host header, and as its SNI.
+    host_override: Option<&'a str>,
+    sni_override: Option<&'a str>,
 }
 
 /// One hop, phase by phase: resolve, connect, TLS, request, body.
 async fn request(
     hop: HopRequest<'_>,
-    target: &Target,
     settings: &HttpSettings,
     deadline: tokio::time::Instant,
     out: &mut Outcome,
 ) -> Result<Hop, Reason> {
-    out.tls = false; // judged on the final hop, as blackbox does
+    // TLS facts describe the final hop only, as blackbox's do.
+    out.tls = false;
+    out.cert_expiry = None;
+    out.tls_version = None;
     let https = match hop.url.scheme() {
         "https" => true,
         "http" => false,
@@ -281,10 +412,22 @@ async fn request(
         .connect_to
         .cloned()
         .unwrap_or_else(|| (url_host.clone(), url_port));
-    let ip = resolve(&conn_host, conn_port, deadline, out).await?;
+    if let Some(allowed) = hop.allowed
+        && !allowed.allows(&conn_host)
+    {
+        return Err(Reason::NotAllowed);
+    }
+    let ip = resolve(&conn_host, conn_port, settings, deadline, out).await?;
+    // Checked on the address itself, so a name that resolves to a denied address (DNS
+    // rebinding) goes nowhere; we connect to exactly the address checked.
+    if let Some(allowed) = hop.allowed
+        && !allowed.allows_address(&conn_host, ip)
+    {
+        return Err(Reason::NotAllowed);
+    }
     let tcp = connect(SocketAddr::new(ip, conn_port), deadline, out).await?;
     let stream: Box<dyn Stream> = if https {
-        let host_name = target.host_override.as_deref().unwrap_or(&url_host);
+        let host_name = hop.sni_override.unwrap_or(&url_host);
         let sni = settings
             .tls_config
             .server_name
@@ -294,7 +437,7 @@ async fn request(
     } else {
         Box::new(tcp)
     };
-    let request = build_request(&hop, target, settings)?;
+    let request = build_request(&hop, settings)?;
     let t = Instant::now();
     let sent = timeout_at(deadline, http1::send(stream, request)).await;
     out.phases.processing += t.elapsed();
@@ -304,7 +447,7 @@ async fn request(
         Err(_) => return Err(Reason::Timeout),
     };
     let t = Instant::now();
-    let hop = read_response(exchange, settings.body_size_limit, deadline).await;
+    let hop = read_response(exchange, settings.body_limit(), deadline).await;
     out.phases.transfer += t.elapsed();
     Ok(hop)
 }
@@ -313,6 +456,7 @@ async fn request(
 async fn resolve(
     host: &str,
     port: u16,
+    settings: &HttpSettings,
     deadline: tokio::time::Instant,
     out: &mut Outcome,
 ) -> Result<IpAddr, Reason> {
@@ -322,20 +466,28 @@ async fn resolve(
             let t = Instant::now();
             let found = timeout_at(deadline, tokio::net::lookup_host((host, port))).await;
             out.phases.resolve += t.elapsed();
-            let addrs: Vec<SocketAddr> = match found {
-                Ok(Ok(addrs)) => addrs.collect(),
+            let addrs: Vec<IpAddr> = match found {
+                Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
                 _ => return Err(Reason::Dns),
             };
-            addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or(addrs.first())
-                .ok_or(Reason::Dns)?
-                .ip()
+            choose_address(&addrs, settings).ok_or(Reason::Dns)?
         }
     };
     out.ip = Some(ip);
     Ok(ip)
+}
+
+/// blackbox's `preferred_ip_protocol` (`ip6` or `ip4`; unset: IPv4, as the scheduled probes
+/// always did) and `ip_protocol_fallback` (default true): the first address of the
+/// preferred family, else, when falling back, the first of the other.
+fn choose_address(addrs: &[IpAddr], settings: &HttpSettings) -> Option<IpAddr> {
+    let want_v6 = settings.preferred_ip_protocol.as_deref() == Some("ip6");
+    let preferred = addrs.iter().find(|a| a.is_ipv6() == want_v6);
+    match preferred {
+        Some(ip) => Some(*ip),
+        None if settings.ip_protocol_fallback.unwrap_or(true) => addrs.first().copied(),
+        None => None,
+    }
 }
 
 async fn connect(
@@ -364,13 +516,11 @@ async fn connect(
 /// Host of the URL (or `hostname=`), and `Connection: close`.
 fn build_request(
     hop: &HopRequest<'_>,
-    target: &Target,
     settings: &HttpSettings,
 ) -> Result<hyper::Request<Full<Bytes>>, Reason> {
-    let host_header = target
+    let host_header = hop
         .host_override
-        .clone()
-        .unwrap_or_else(|| http1::authority(hop.url));
+        .map_or_else(|| http1::authority(hop.url), str::to_string);
     let mut builder = hyper::Request::builder()
         .method(hop.method.clone())
         .uri(http1::path_and_query(hop.url));
@@ -378,6 +528,9 @@ fn build_request(
     for (name, value) in &settings.headers {
         if name.eq_ignore_ascii_case("host") {
             continue; // Host comes from the URL or hostname=, never twice
+        }
+        if !hop.credentials && is_credential(name) {
+            continue;
         }
         has_user_agent |= name.eq_ignore_ascii_case("user-agent");
         builder = builder.header(name.as_str(), value.as_str());
@@ -395,8 +548,16 @@ fn build_request(
         .map_err(|_| Reason::ConnectError)
 }
 
+/// Headers Go's client drops on a redirect to another site.
+fn is_credential(name: &str) -> bool {
+    ["authorization", "www-authenticate", "cookie", "cookie2"]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
+}
+
 /// The response head and up to `limit` bytes of body, no further: an endless or trickling
-/// body costs at most the limit in memory and the deadline in time.
+/// body costs at most the limit in memory and the deadline in time. Reading stops one frame
+/// past the limit, so `body_length > limit` tells a body that did not fit.
 async fn read_response(
     exchange: http1::Exchange,
     limit: usize,
@@ -418,7 +579,7 @@ async fn read_response(
     let mut kept = Vec::new();
     let mut body_length = 0usize;
     let mut body_error = None;
-    while body_length < limit {
+    while body_length <= limit {
         match timeout_at(deadline, incoming.frame()).await {
             Err(_) => {
                 body_error = Some(Reason::Timeout);
@@ -473,5 +634,49 @@ fn hyper_reason(e: &hyper::Error) -> Reason {
         Reason::Timeout
     } else {
         Reason::InvalidResponse
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_family_as_blackbox_chooses_it() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let settings = |family: Option<&str>, fallback: Option<bool>| HttpSettings {
+            preferred_ip_protocol: family.map(str::to_string),
+            ip_protocol_fallback: fallback,
+            ..HttpSettings::default()
+        };
+        type Row<'a> = (&'a [IpAddr], Option<&'a str>, Option<bool>, Option<IpAddr>);
+        let table: &[Row] = &[
+            (&[v6, v4], None, None, Some(v4)),
+            (&[v6, v4], Some("ip4"), None, Some(v4)),
+            (&[v4, v6], Some("ip6"), None, Some(v6)),
+            (&[v4], Some("ip6"), None, Some(v4)),
+            (&[v4], Some("ip6"), Some(false), None),
+            (&[v6], Some("ip4"), Some(false), None),
+            (&[], None, None, None),
+        ];
+        for (addrs, family, fallback, want) in table {
+            assert_eq!(
+                choose_address(addrs, &settings(*family, *fallback)),
+                *want,
+                "{addrs:?} {family:?} {fallback:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_stay_on_the_site() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let first = url("https://Example.com/login");
+        assert!(same_site(&first, &url("https://example.com/next")));
+        assert!(same_site(&first, &url("http://api.example.com/")));
+        assert!(!same_site(&first, &url("https://evilexample.com/")));
+        assert!(!same_site(&first, &url("https://example.com.evil.net/")));
+        assert!(!same_site(&first, &url("https://127.0.0.1/")));
     }
 }
