@@ -469,7 +469,7 @@ fn behind_the_proxy(vhost: &str, cx: &Context<'_>, f: &mut Finding) -> Cause {
             ));
             f.evidence.extend(g.lines.iter().map(|l| format!("  {l}")));
         }
-        let upstream = (!top.upstream.is_empty()).then(|| top.upstream.clone());
+        let upstream = named(&top.upstream);
         if let Some(u) = &upstream {
             check_evidence(u, cx, f);
         }
@@ -524,6 +524,11 @@ fn behind_the_proxy(vhost: &str, cx: &Context<'_>, f: &mut Finding) -> Cause {
     Cause::Unexplained
 }
 
+/// An upstream the log names (`-` and empty name none: rate limits, nginx's own refusals).
+fn named(upstream: &str) -> Option<String> {
+    (!upstream.is_empty() && upstream != "-").then(|| upstream.to_string())
+}
+
 fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
@@ -556,7 +561,7 @@ fn changes_before(logs: &LogSummary, f: &mut Finding) {
 
 /// Verdicts on the sources that fail on their own: pools, upstreams, flags, and log
 /// failures that no probe verdict already names.
-pub fn judge_sources(cx: &Context<'_>, named: &[Finding]) -> Vec<Finding> {
+pub fn judge_sources(cx: &Context<'_>, judged: &[Finding]) -> Vec<Finding> {
     let mut out = Vec::new();
     for pool in &cx.host.pools {
         let cause = if !pool.up {
@@ -590,7 +595,7 @@ pub fn judge_sources(cx: &Context<'_>, named: &[Finding]) -> Vec<Finding> {
         out.push(f);
     }
     for g in &cx.logs.errors {
-        let explained = named.iter().any(|f| {
+        let explained = judged.iter().any(|f| {
             f.cause == Cause::Upstream(g.cause) && f.upstream.as_deref() == Some(&g.upstream)
         });
         if explained || out.len() >= 16 {
@@ -598,10 +603,10 @@ pub fn judge_sources(cx: &Context<'_>, named: &[Finding]) -> Vec<Finding> {
         }
         let cause = Cause::Upstream(g.cause);
         let mut f = Finding::new(format!("log {}", g.log), cause);
-        f.upstream = (!g.upstream.is_empty()).then(|| g.upstream.clone());
+        f.upstream = named(&g.upstream);
         f.evidence.extend(g.lines.iter().cloned());
-        if !g.upstream.is_empty() {
-            check_evidence(&g.upstream, cx, &mut f);
+        if let Some(u) = named(&g.upstream) {
+            check_evidence(&u, cx, &mut f);
         }
         f.blame(cause);
         f.summary = format!(
