@@ -132,8 +132,10 @@ fn diagnose(config_file: Option<&std::path::Path>, d: &DiagnoseArgs) -> i32 {
             return 2;
         }
     }
-    let mut settings = Settings::default();
-    settings.deadline = d.timeout;
+    let mut settings = Settings {
+        deadline: d.timeout,
+        ..Settings::default()
+    };
     settings.limits.window = d.log_window;
     let targets = diagnose::targets(&config, &d.urls);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -146,7 +148,12 @@ fn diagnose(config_file: Option<&std::path::Path>, d: &DiagnoseArgs) -> i32 {
             return 2;
         }
     };
-    let report = rt.block_on(diagnose::diagnose(&config, &targets, d.urls.is_empty(), &settings));
+    let report = rt.block_on(diagnose::diagnose(
+        &config,
+        &targets,
+        d.urls.is_empty(),
+        &settings,
+    ));
     match d.output {
         Output::Text => print!("{}", render::text(&report)),
         Output::Json => print!("{}", render::json(&report)),

@@ -85,7 +85,11 @@ fn dead_upstream_behind_nginx_is_connect_refused_with_its_address() {
     let (nginx, port) = nginx_in_front(&format!("127.0.0.1:{dead}"), "");
     let config = config_for(&nginx, port);
     let run = diagnose(Some(&config), &["--output", "json"]);
-    assert_eq!(run.code, 1, "a fault exits 1: {}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 1,
+        "a fault exits 1: {}\n{}",
+        run.stdout, run.stderr
+    );
     let v = run.verdict();
     assert_verdict(
         &v,
@@ -102,7 +106,8 @@ fn dead_upstream_behind_nginx_is_connect_refused_with_its_address() {
     );
     let evidence = v["evidence"].to_string();
     assert!(
-        evidence.contains("connect() failed (111: Connection refused) while connecting to upstream"),
+        evidence
+            .contains("connect() failed (111: Connection refused) while connecting to upstream"),
         "the real nginx line is quoted: {evidence}"
     );
     assert!(
@@ -114,7 +119,11 @@ fn dead_upstream_behind_nginx_is_connect_refused_with_its_address() {
         "{}",
         v["fingerprint"]
     );
-    assert!(v["fix"][0].as_str().unwrap().starts_with("Start the app"), "{}", v["fix"]);
+    assert!(
+        v["fix"][0].as_str().unwrap().starts_with("Start the app"),
+        "{}",
+        v["fix"]
+    );
 
     let text = diagnose(Some(&config), &[]);
     assert_eq!(text.code, 1);
@@ -184,7 +193,11 @@ fn healthy_site_exits_zero() {
     assert_eq!(report["healthy"], true);
     assert_verdict(
         &run.verdict(),
-        &[("healthy", true.into()), ("status", 200.into()), ("cause", "none".into())],
+        &[
+            ("healthy", true.into()),
+            ("status", 200.into()),
+            ("cause", "none".into()),
+        ],
         &run,
     );
 }
@@ -192,8 +205,16 @@ fn healthy_site_exits_zero() {
 #[test]
 fn usage_and_config_errors_exit_two() {
     for (config, args, says) in [
-        (None, &["not a url"][..], "is not an http:// or https:// URL"),
-        (None, &["ftp://127.0.0.1/"][..], "is not an http:// or https:// URL"),
+        (
+            None,
+            &["not a url"][..],
+            "is not an http:// or https:// URL",
+        ),
+        (
+            None,
+            &["ftp://127.0.0.1/"][..],
+            "is not an http:// or https:// URL",
+        ),
         (None, &["--output", "yaml"][..], "invalid value 'yaml'"),
         (Some("probez: []\n"), &[][..], "probez"),
     ] {
@@ -251,7 +272,12 @@ fn saturated_php_fpm_pool_is_named() {
         ),
         port,
     );
-    assert_eq!(get(port, "/sleep.php?s=0").status, 200, "{}", fpm.log_text());
+    assert_eq!(
+        get(port, "/sleep.php?s=0").status,
+        200,
+        "{}",
+        fpm.log_text()
+    );
     let config = format!(
         "logs:\n  - {{path: '{log}', format: nginx_error, name: web}}\n\
          workers:\n  - {{kind: phpfpm, name: sat, address: 'unix:{status}', listen: 'unix:{sock}', config_file: '{conf}'}}\n\
@@ -298,7 +324,11 @@ fn served_verdict_runbooks_and_probe_debug() {
     let report: Value = serde_json::from_str(&get(exporter.port, "/diagnose.json").body).unwrap();
     let v = &report["findings"][0];
     assert_eq!(
-        (v["cause"].as_str(), v["upstream"].as_str(), v["runbook"].as_str()),
+        (
+            v["cause"].as_str(),
+            v["upstream"].as_str(),
+            v["runbook"].as_str()
+        ),
         (
             Some("connect_refused"),
             Some(format!("127.0.0.1:{dead}").as_str()),
@@ -309,7 +339,11 @@ fn served_verdict_runbooks_and_probe_debug() {
 
     let page = get(exporter.port, "/diagnose");
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("data-cause=\"connect_refused\""), "{}", page.body);
+    assert!(
+        page.body.contains("data-cause=\"connect_refused\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("http-equiv=\"refresh\""));
 
     let runbook = get(
@@ -324,13 +358,41 @@ fn served_verdict_runbooks_and_probe_debug() {
         exporter.port,
         "/runbooks/GatewayUpstreamConnectionRefused?upstream=10.9.9.9:80",
     );
-    assert!(quiet.body.contains("Nothing fails with these labels right now"), "{}", quiet.body);
-    assert_eq!(get(exporter.port, "/runbooks/GatewayNoSuchAlert").status, 404);
+    assert!(
+        quiet
+            .body
+            .contains("Nothing fails with these labels right now"),
+        "{}",
+        quiet.body
+    );
+    assert_eq!(
+        get(exporter.port, "/runbooks/GatewayNoSuchAlert").status,
+        404
+    );
+    // The shipped rules with only their runbook prefix swapped for the exporter's.
+    let swapped = get(
+        exporter.port,
+        "/runbooks/GatewayUpstreamConnectionRefused.md",
+    );
+    assert_eq!(swapped.status, 200);
+    assert!(
+        swapped
+            .body
+            .split_once("<hr>")
+            .unwrap()
+            .0
+            .contains("data-cause=\"connect_refused\"")
+    );
 
     let target = format!("http://127.0.0.1:{port}/");
     let debug = get(exporter.port, &format!("/probe?target={target}&debug=true"));
     assert_eq!(debug.status, 200);
-    assert!(debug.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        debug
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
     for want in [
         "Logs for the probe:\n",
         &format!("Connected to 127.0.0.1:{port}"),
@@ -346,7 +408,10 @@ fn served_verdict_runbooks_and_probe_debug() {
     assert!(!plain.body.contains("Logs for the probe"), "{}", plain.body);
 
     let landing = get(exporter.port, "/").body;
-    let recent = landing.split("<h2>Recent probes</h2>").nth(1).expect(&landing);
+    let recent = landing
+        .split("<h2>Recent probes</h2>")
+        .nth(1)
+        .expect(&landing);
     assert!(recent.contains(&target), "{recent}");
     assert!(recent.contains("http_status"), "{recent}");
 }

@@ -38,7 +38,13 @@ fn browser_tools(dir: &Path) -> Result<PathBuf, String> {
     if !module.exists() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let out = Command::new("npm")
-            .args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"])
+            .args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
             .arg(dir)
             .arg(PLAYWRIGHT)
             .output()
@@ -155,13 +161,15 @@ fn diagnose_page_in_chromium() -> Result<(), String> {
     }
     let runbook = &seen["runbook"];
     assert!(
-        runbook["url"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("/runbooks/GatewayUpstreamConnectionRefused?target=shop&upstream=127.0.0.1%3A{dead}")),
+        runbook["url"].as_str().unwrap().contains(&format!(
+            "/runbooks/GatewayUpstreamConnectionRefused?target=shop&upstream=127.0.0.1%3A{dead}"
+        )),
         "{runbook}"
     );
-    assert_eq!(runbook["live_causes"], serde_json::json!(["connect_refused"]));
+    assert_eq!(
+        runbook["live_causes"],
+        serde_json::json!(["connect_refused"])
+    );
     assert_eq!(
         runbook["headings"],
         serde_json::json!(["Meaning", "Impact", "Diagnosis", "Mitigation"])

@@ -7,6 +7,7 @@ mod common;
 #[path = "common/prometheus.rs"]
 mod prometheus;
 #[path = "common/scenarios.rs"]
+#[allow(dead_code)] // only App is used here
 mod scenarios;
 #[path = "common/servers.rs"]
 mod servers;
@@ -111,7 +112,9 @@ fn fastcgi_to(socket: &str) -> (Nginx, u16) {
     let port = free_port();
     let nginx = nginx_site(
         port,
-        &format!("location / {{ fastcgi_pass unix:{socket}; fastcgi_param SCRIPT_FILENAME /x.php; }}"),
+        &format!(
+            "location / {{ fastcgi_pass unix:{socket}; fastcgi_param SCRIPT_FILENAME /x.php; }}"
+        ),
     );
     (nginx, port)
 }
@@ -274,7 +277,11 @@ fn rate_limited() -> Case {
         ),
         port,
     );
-    assert_eq!(get(port, "/").status, 200, "the first request of the minute passes");
+    assert_eq!(
+        get(port, "/").status,
+        200,
+        "the first request of the minute passes"
+    );
     let config = watching(&nginx, port, "/", "");
     Case {
         name: "rate_limited",
@@ -397,7 +404,10 @@ fn judge(case: &Case) -> Result<(), String> {
         Some(w.runbook),
     );
     if got == want {
-        println!("{:<20} {} {} {} {}", case.name, w.code, w.layer, w.cause, w.runbook);
+        println!(
+            "{:<20} {} {} {} {}",
+            case.name, w.code, w.layer, w.cause, w.runbook
+        );
         Ok(())
     } else {
         Err(format!(
@@ -441,7 +451,11 @@ fn every_guide_failure_gets_the_right_verdict() {
         || {
             fake_behind_nginx(
                 "header_too_big",
-                FakeUpstream::respond("200 OK", &[&format!("Set-Cookie: s={}", "a".repeat(10000))], "x"),
+                FakeUpstream::respond(
+                    "200 OK",
+                    &[&format!("Set-Cookie: s={}", "a".repeat(10000))],
+                    "x",
+                ),
                 "",
                 502,
                 "header_too_big",

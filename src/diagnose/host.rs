@@ -101,7 +101,9 @@ pub async fn read(config: &Config) -> HostState {
             "gateway_worker_down_info" if s.value == 1.0 => {
                 pool_of(&mut pools, s).down_reason = Some(label("reason"))
             }
-            "gateway_workers" if s.label("state") == "active" => pool_of(&mut pools, s).active = Some(s.value),
+            "gateway_workers" if s.label("state") == "active" => {
+                pool_of(&mut pools, s).active = Some(s.value)
+            }
             "gateway_workers_limit" => pool_of(&mut pools, s).limit = Some(s.value),
             "gateway_worker_queue" => pool_of(&mut pools, s).queue = Some(s.value),
             "gateway_upstream_up" => {
@@ -151,7 +153,10 @@ pub async fn read(config: &Config) -> HostState {
 }
 
 /// The pool a sample's `pool` and `kind` labels name, created on first sight.
-fn pool_of<'a>(pools: &'a mut BTreeMap<(String, String), PoolState>, s: &Sample) -> &'a mut PoolState {
+fn pool_of<'a>(
+    pools: &'a mut BTreeMap<(String, String), PoolState>,
+    s: &Sample,
+) -> &'a mut PoolState {
     let (pool, kind) = (s.label("pool").to_string(), s.label("kind").to_string());
     pools
         .entry((pool.clone(), kind.clone()))

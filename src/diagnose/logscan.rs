@@ -107,7 +107,9 @@ pub fn scan(logs: &[LogConfig], limits: Limits, now: i64) -> LogSummary {
         let mut parser = match Parser::new(log) {
             Ok(p) => p,
             Err(e) => {
-                summary.read.push(format!("{}: not read: {e:#}", log.name()));
+                summary
+                    .read
+                    .push(format!("{}: not read: {e:#}", log.name()));
                 continue;
             }
         };
@@ -159,7 +161,7 @@ fn newest_files(pattern: &str, max: usize) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     found.into_iter().take(max).map(|(_, p)| p).collect()
 }
 
@@ -285,7 +287,7 @@ impl Summariser {
         let mut errors: Vec<ErrorGroup> = self.errors.into_values().collect();
         errors.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
         let mut access_5xx: Vec<AccessGroup> = self.access.into_values().collect();
-        access_5xx.sort_by(|a, b| b.count.cmp(&a.count));
+        access_5xx.sort_by_key(|a| std::cmp::Reverse(a.count));
         LogSummary {
             errors,
             access_5xx,
@@ -389,9 +391,7 @@ fn access_time(head: &[u8]) -> Option<i64> {
     let mut rest = head;
     while let Some(open) = memchr::memchr(b'[', rest) {
         rest = &rest[open + 1..];
-        let Some(stamp) = rest.get(..26) else {
-            return None;
-        };
+        let stamp = rest.get(..26)?;
         if stamp[2] == b'/' && stamp[6] == b'/' && stamp[11] == b':' && stamp[20] == b' ' {
             let sign = match stamp[21] {
                 b'+' => 1,
@@ -421,12 +421,27 @@ mod tests {
     #[test]
     fn reads_the_time_of_each_format() {
         let table: &[(&str, Option<i64>)] = &[
-            ("2025/12/01 10:00:00 [error] 7#7: *1 connect() failed", Some(T)),
-            ("[01-Dec-2025 10:00:00] WARNING: [pool www] server reached pm.max_children", Some(T)),
-            ("[Mon Dec 01 10:00:00.123456 2025] [proxy:error] [pid 9] AH00957: ...", Some(T)),
+            (
+                "2025/12/01 10:00:00 [error] 7#7: *1 connect() failed",
+                Some(T),
+            ),
+            (
+                "[01-Dec-2025 10:00:00] WARNING: [pool www] server reached pm.max_children",
+                Some(T),
+            ),
+            (
+                "[Mon Dec 01 10:00:00.123456 2025] [proxy:error] [pid 9] AH00957: ...",
+                Some(T),
+            ),
             ("[Mon Dec  1 10:00:00 2025] [error] old Apache", Some(T)),
-            ("1.2.3.4 - - [01/Dec/2025:11:00:00 +0100] \"GET / HTTP/1.1\" 502 157", Some(T)),
-            ("1.2.3.4 - - [01/Dec/2025:09:30:00 -0030] \"GET / HTTP/1.1\" 502 157", Some(T)),
+            (
+                "1.2.3.4 - - [01/Dec/2025:11:00:00 +0100] \"GET / HTTP/1.1\" 502 157",
+                Some(T),
+            ),
+            (
+                "1.2.3.4 - - [01/Dec/2025:09:30:00 -0030] \"GET / HTTP/1.1\" 502 157",
+                Some(T),
+            ),
             ("<134>Dec  1 10:00:00 haproxy[1]: no year here", None),
             ("2025/13/01 10:00:00 [error] bad month", None),
             ("[01-Dec-2025 25:00:00] bad hour", None),
@@ -495,7 +510,10 @@ mod tests {
             lines.push(refused(&local(now - 60), n, "10.0.0.9:80"));
         }
         lines.push(refused(&local(now - 30), 7, "10.0.0.8:80"));
-        lines.push(format!("{} [notice] 1#1: signal 1 (SIGHUP) received from 9, reconfiguring", local(now - 90)));
+        lines.push(format!(
+            "{} [notice] 1#1: signal 1 (SIGHUP) received from 9, reconfiguring",
+            local(now - 90)
+        ));
         lines.push("not a line nginx writes".into());
         let log = nginx_log(dir.path(), &lines);
         let limits = Limits {
@@ -506,15 +524,28 @@ mod tests {
         let summary = scan(&[log], limits, now);
         let top = &summary.errors[0];
         assert_eq!(
-            (top.cause, top.upstream.as_str(), top.vhost.as_str(), top.count),
+            (
+                top.cause,
+                top.upstream.as_str(),
+                top.vhost.as_str(),
+                top.count
+            ),
             (Cause::ConnectRefused, "10.0.0.9:80", "shop", 5)
         );
         assert_eq!(top.lines.len(), QUOTED_LINES);
-        assert!(top.lines[2].contains("*6 connect() failed"), "{:?}", top.lines);
+        assert!(
+            top.lines[2].contains("*6 connect() failed"),
+            "{:?}",
+            top.lines
+        );
         assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
         assert_eq!(summary.events.len(), 1);
         assert_eq!(summary.events[0].event, Event::Reload);
-        assert!(summary.read[0].contains("8 lines in the last 900s"), "{:?}", summary.read);
+        assert!(
+            summary.read[0].contains("8 lines in the last 900s"),
+            "{:?}",
+            summary.read
+        );
     }
 
     #[test]
@@ -547,6 +578,10 @@ mod tests {
         };
         let summary = scan(&[log], limits, T);
         assert!(summary.errors.is_empty());
-        assert!(summary.read[0].contains("/nonexistent/error.log"), "{:?}", summary.read);
+        assert!(
+            summary.read[0].contains("/nonexistent/error.log"),
+            "{:?}",
+            summary.read
+        );
     }
 }

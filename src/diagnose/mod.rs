@@ -99,7 +99,8 @@ pub async fn diagnose(
         let limits = settings.limits;
         async move {
             let now = crate::base::clock::unix_now() as i64;
-            let scan = tokio::task::spawn_blocking(move || logscan::scan(&logs_config, limits, now));
+            let scan =
+                tokio::task::spawn_blocking(move || logscan::scan(&logs_config, limits, now));
             match timeout_at(deadline, scan).await {
                 Ok(Ok(summary)) => summary,
                 _ => LogSummary {

@@ -203,7 +203,11 @@ fn runbook_link(f: &Finding, runbook: &str) -> String {
 }
 
 fn finding_html(out: &mut String, f: &Finding) {
-    let class = if f.healthy { "finding" } else { "finding fault" };
+    let class = if f.healthy {
+        "finding"
+    } else {
+        "finding fault"
+    };
     let mark = if f.healthy { "OK" } else { "FAULT" };
     let _ = write!(
         out,
@@ -349,7 +353,8 @@ fn matches(f: &Finding, alert: &str, labels: &BTreeMap<String, String>) -> bool 
     let label = |k: &str| labels.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let same = |want: Option<&str>, have: Option<&str>| want.is_none_or(|w| have == Some(w));
     let target = f.subject.strip_prefix("probe ");
-    let narrowed = label("target").is_some() || label("upstream").is_some() || label("pool").is_some();
+    let narrowed =
+        label("target").is_some() || label("upstream").is_some() || label("pool").is_some();
     same(label("target"), target)
         && same(label("upstream"), f.upstream.as_deref())
         && same(label("pool"), f.pool.as_deref())
@@ -361,6 +366,8 @@ async fn runbook_page(
     Path(alert): Path<String>,
     Query(labels): Query<BTreeMap<String, String>>,
 ) -> Response {
+    // A rule file whose runbook prefix was swapped for the exporter's keeps the `.md`.
+    let alert = alert.strip_suffix(".md").unwrap_or(&alert).to_string();
     let Some(runbook) = runbooks::html(&alert) else {
         let body = format!(
             "<h1>No runbook named {}</h1><p>See <a href=\"/runbooks\">every runbook</a>.</p>",
@@ -423,7 +430,10 @@ mod tests {
             ..Default::default()
         };
         let text = debug_text(&trace, "probe_success 0\n");
-        assert!(text.starts_with("Logs for the probe:\nBeginning probe\n"), "{text}");
+        assert!(
+            text.starts_with("Logs for the probe:\nBeginning probe\n"),
+            "{text}"
+        );
         assert!(text.ends_with("Metrics that would have been returned:\nprobe_success 0\n"));
     }
 }

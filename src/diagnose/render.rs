@@ -17,7 +17,11 @@ pub fn text(report: &Report) -> String {
         (_, 1) => "1 fault".into(),
         (_, n) => format!("{n} faults"),
     };
-    let _ = writeln!(out, "gateway-exporter diagnose: {head} ({} ms)", report.took_ms);
+    let _ = writeln!(
+        out,
+        "gateway-exporter diagnose: {head} ({} ms)",
+        report.took_ms
+    );
     for f in &report.findings {
         out.push('\n');
         finding(&mut out, f);
@@ -33,7 +37,11 @@ pub fn text(report: &Report) -> String {
 
 fn finding(out: &mut String, f: &Finding) {
     let mark = if f.healthy { "OK   " } else { "FAULT" };
-    let url = f.url.as_deref().map(|u| format!("  {u}")).unwrap_or_default();
+    let url = f
+        .url
+        .as_deref()
+        .map(|u| format!("  {u}"))
+        .unwrap_or_default();
     let _ = writeln!(out, "{mark} {}{url}", f.subject);
     let _ = writeln!(out, "  {}", f.summary);
     if f.healthy {
@@ -64,7 +72,14 @@ fn finding(out: &mut String, f: &Finding) {
         let steps: Vec<String> = f
             .walk
             .iter()
-            .map(|s| format!("{} {} ({})", s.step, if s.ok { "ok" } else { "FAIL" }, s.detail))
+            .map(|s| {
+                format!(
+                    "{} {} ({})",
+                    s.step,
+                    if s.ok { "ok" } else { "FAIL" },
+                    s.detail
+                )
+            })
             .collect();
         let _ = writeln!(out, "  walk:       {}", steps.join(" -> "));
     }

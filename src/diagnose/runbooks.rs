@@ -80,7 +80,10 @@ mod tests {
             "wrapped item joined: {steps:?}"
         );
         for name in names() {
-            assert!(!mitigation(name).is_empty(), "{name} has no Mitigation items");
+            assert!(
+                !mitigation(name).is_empty(),
+                "{name} has no Mitigation items"
+            );
         }
     }
 

@@ -71,7 +71,12 @@ fn parse_time(tag: u8, text: &str) -> Option<i64> {
     {
         return None;
     }
-    Some(crate::base::clock::days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second)
+    Some(
+        crate::base::clock::days_from_civil(year, month, day) * 86400
+            + hour * 3600
+            + minute * 60
+            + second,
+    )
 }
 
 #[cfg(test)]
