@@ -10,6 +10,8 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
  && cargo fetch --locked \
  && rm -rf src
 COPY build.rs ./
+# The runbooks are embedded in the binary (served at /runbooks/<Alert>).
+COPY alerts/runbooks ./alerts/runbooks
 COPY src ./src
 # The git revision for gateway_build_info (the build context has no .git).
 ARG GATEWAY_EXPORTER_REVISION=unknown

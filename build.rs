@@ -1,11 +1,19 @@
-//! Fills `gateway_build_info{revision, rustversion}` at build time, as the Go exporters'
-//! ldflags do: `GATEWAY_EXPORTER_REVISION` from the environment (a build from a tarball)
-//! or else from `git rev-parse HEAD` (a checkout), and the version of the rustc in use.
+//! Build-time inputs: `gateway_build_info{revision, rustversion}` as the Go exporters' ldflags
+//! fill them (`GATEWAY_EXPORTER_REVISION` from the environment for a build from a tarball,
+//! else `git rev-parse HEAD` in a checkout; the rustc in use), and alerts/runbooks/*.md
+//! embedded so the exporter serves them at /runbooks/<AlertName> (a runbook added to that
+//! folder is served without touching the code).
 
+use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 
 fn main() {
+    build_info();
+    embed_runbooks();
+}
+
+fn build_info() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=GATEWAY_EXPORTER_REVISION");
     let revision = match std::env::var("GATEWAY_EXPORTER_REVISION") {
@@ -57,4 +65,26 @@ fn rustc_version() -> Option<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let text = output(&rustc, &["--version"])?;
     text.split_whitespace().nth(1).map(str::to_string)
+}
+
+fn embed_runbooks() {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("alerts/runbooks");
+    println!("cargo::rerun-if-changed=alerts/runbooks");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".md").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    let mut table = String::from("&[\n");
+    for name in &names {
+        let path = dir.join(format!("{name}.md"));
+        writeln!(table, "    ({name:?}, include_str!({:?})),", path.display()).unwrap();
+    }
+    table.push(']');
+    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("runbooks.rs");
+    std::fs::write(out, table).expect("write runbooks.rs");
 }

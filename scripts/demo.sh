@@ -3,7 +3,7 @@
 # nginx's error log, checking the app's port and probing the site, Prometheus running the
 # shipped rules and Alertmanager the shipped routes and inhibit rules. Then the app crashes:
 # the script prints what the client sees, what /probe and /metrics say, which alerts fire,
-# which one pages (the others are inhibited) and its runbook.
+# which one pages (the others are inhibited) and its runbook; last, `diagnose` says it in words.
 #
 # Run as root on Debian after ./scripts/test.sh installed the packages. Everything listens on
 # 127.0.0.1 and is stopped on exit. Ports: DEMO_PORT_BASE (default 18080) .. +4.
@@ -143,5 +143,9 @@ sleep 3
 say "Alertmanager: what pages, and what is inhibited as a symptom of it"
 curl -s "http://127.0.0.1:$am/api/v2/alerts" | jq -r '.[] |
   "\(if (.status.inhibitedBy | length) > 0 then "inhibited" else "ACTIVE   " end)  \(.labels.alertname)  severity=\(.labels.severity)  \(.annotations.summary)\n           runbook: \(.annotations.runbook_url)"'
+
+say "diagnose: the verdict in words (exit 1: a fault was found)"
+"$bin" diagnose --config.file "$work/exporter.yml" || echo "(diagnose exited $?)"
+echo "The same, served: http://127.0.0.1:$exporter/diagnose, runbooks at /runbooks/<AlertName>"
 
 say "Done: cleaning up (the files were in $work)"

@@ -9,6 +9,7 @@
 pub mod base;
 pub mod config;
 pub mod detect;
+pub mod diagnose;
 pub mod logging;
 pub mod logs;
 pub mod probe;

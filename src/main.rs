@@ -1,5 +1,5 @@
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 use gateway_exporter::base::exposition::Format;
 use gateway_exporter::config::Config;
 use gateway_exporter::registry::Registry;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 #[command(name = "gateway-exporter", version, about)]
 struct Args {
     /// Configuration file (YAML). Without it, an embedded default with auto-detection is used.
-    #[arg(long = "config.file", env = "GATEWAY_EXPORTER_CONFIG")]
+    #[arg(long = "config.file", env = "GATEWAY_EXPORTER_CONFIG", global = true)]
     config_file: Option<PathBuf>,
     /// Validate the configuration file and exit (non-zero with the error).
     #[arg(long = "config.check")]
@@ -28,11 +28,45 @@ struct Args {
     /// Read every configured log from its start to EOF, print the metrics on stdout, exit.
     #[arg(long = "one-shot")]
     one_shot: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Walk the URLs (default: every configured or detected probe) and the host's logs,
+    /// pools and flags, and say what is broken, where, and what to do. Exit 0 healthy,
+    /// 1 fault found, 2 usage or config error.
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DiagnoseArgs {
+    /// URLs to walk, e.g. https://shop.example.com/ (default: every configured or detected probe).
+    urls: Vec<String>,
+    /// text for people, json for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// The whole walk ends within this time.
+    #[arg(long, default_value = "10s", value_parser = gateway_exporter::base::duration::parse)]
+    timeout: std::time::Duration,
+    /// How far back the logs are read (by their timestamps).
+    #[arg(long = "log.window", default_value = "15m", value_parser = gateway_exporter::base::duration::parse)]
+    log_window: std::time::Duration,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Output {
+    Text,
+    Json,
 }
 
 fn main() {
     let args = Args::parse();
     args.log.init();
+    if let Some(Command::Diagnose(d)) = &args.command {
+        std::process::exit(diagnose(args.config_file.as_deref(), d));
+    }
     if let Err(e) = run(args) {
         eprintln!("gateway-exporter: {e:#}");
         std::process::exit(1);
@@ -70,6 +104,53 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(serve(args, config, registry))
+}
+
+/// `diagnose`: 0 healthy, 1 a fault found, 2 a usage or config error.
+fn diagnose(config_file: Option<&std::path::Path>, d: &DiagnoseArgs) -> i32 {
+    use gateway_exporter::diagnose::{self, Settings, render};
+    let config = match runtime::load(config_file) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gateway-exporter diagnose: {e:#}");
+            return 2;
+        }
+    };
+    for url in &d.urls {
+        let valid = url::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if !valid {
+            eprintln!("gateway-exporter diagnose: {url:?} is not an http:// or https:// URL");
+            return 2;
+        }
+    }
+    let mut settings = Settings {
+        deadline: d.timeout,
+        ..Settings::default()
+    };
+    settings.limits.window = d.log_window;
+    let targets = diagnose::targets(&config, &d.urls);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gateway-exporter diagnose: {e}");
+            return 2;
+        }
+    };
+    let report = rt.block_on(diagnose::diagnose(
+        &config,
+        &targets,
+        d.urls.is_empty(),
+        &settings,
+    ));
+    match d.output {
+        Output::Text => print!("{}", render::text(&report)),
+        Output::Json => print!("{}", render::json(&report)),
+    }
+    i32::from(!report.healthy)
 }
 
 fn on_off(on: bool) -> &'static str {

@@ -1,6 +1,8 @@
-//! HTTP surface: `/metrics`, `/probe`, `/-/healthy`, `/-/ready`, `/-/reload`, and `/`.
+//! HTTP surface: `/metrics`, `/probe`, `/-/healthy`, `/-/ready`, `/-/reload`, `/`, and the
+//! diagnosis pages (`/diagnose`, `/runbooks/...`: [`crate::diagnose::pages`]).
 
 use crate::base::exposition::Format;
+use crate::diagnose::pages::{Pages, debug_text};
 use crate::runtime::Runtime;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -13,12 +15,15 @@ use std::sync::Arc;
 #[derive(Clone)]
 struct AppState {
     runtime: Arc<Runtime>,
+    diagnose: Arc<Pages>,
     telemetry_path: String,
 }
 
 pub fn router(runtime: Arc<Runtime>, telemetry_path: &str) -> Router {
+    let diagnose = Pages::new(runtime.clone());
     let state = AppState {
         runtime,
+        diagnose: diagnose.clone(),
         telemetry_path: telemetry_path.to_string(),
     };
     Router::new()
@@ -28,6 +33,7 @@ pub fn router(runtime: Arc<Runtime>, telemetry_path: &str) -> Router {
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
         .route("/-/ready", get(|| async { "Ready.\n" }))
         .route("/-/reload", post(reload).put(reload))
+        .merge(crate::diagnose::pages::router(diagnose))
         .with_state(state)
 }
 
@@ -50,15 +56,23 @@ async fn probe(
         .and_then(|v| v.parse::<f64>().ok());
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let config = state.runtime.config();
-    let answer = crate::probe::blackbox::handle(
+    let (answer, trace) = crate::probe::http::traced(crate::probe::blackbox::handle(
         &config.modules,
         &config.probe_endpoint,
         &params,
         scrape_timeout,
         format,
-    )
+    ))
     .await;
+    let target = params.get("target").map_or("", String::as_str);
+    state.diagnose.record(target, &trace);
     match answer {
+        // blackbox_exporter's `debug=true`: the probe's own log, then the metrics, as text.
+        Ok(body) if params.get("debug").is_some_and(|d| d == "true") => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            debug_text(&trace, &body),
+        )
+            .into_response(),
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err((status, message)) => (status, format!("{message}\n")).into_response(),
     }
@@ -84,7 +98,7 @@ async fn reload(State(state): State<AppState>) -> Response {
     }
 }
 
-fn escape_html(text: &str) -> String {
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -144,13 +158,15 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
          <h1>gateway-exporter {version}</h1>\n\
          <p>Tells which layer and which cause produced a 502, 503 or 504.</p>\n\
          <ul><li><a href=\"{metrics_path}\">Metrics</a></li>\
-         <li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
+         <li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li>\
+         <li><a href=\"/diagnose\">Diagnosis</a></li><li><a href=\"/runbooks\">Runbooks</a></li></ul>\n\
          <h2>Watching</h2><table border=\"1\"><tr><th>source</th><th>name / kind</th><th>what</th></tr>\n{rows}</table>\n\
          <h2>/probe modules</h2><p>{modules}</p>\n\
          <form action=\"/probe\"><input name=\"target\" placeholder=\"http://127.0.0.1/\"> \
          <input name=\"module\" value=\"http_2xx\"> <input type=\"submit\" value=\"Probe\"></form>\n\
-         </body></html>\n",
+         {recent}</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
         modules = modules.join(", "),
+        recent = state.diagnose.recent_html(),
     ))
 }

@@ -671,7 +671,13 @@ fn image_matches_the_charts_defaults() {
     );
     assert_ne!(uid, 0);
     let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
-    for needed in ["Cargo.toml", "Cargo.lock", "build.rs", "src/"] {
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "src/",
+        "alerts/runbooks/",
+    ] {
         assert!(
             ignore.contains(&format!("!{needed}")),
             ".dockerignore must let {needed} through"

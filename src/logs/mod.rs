@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A format's parser with its state.
-enum Parser {
+/// A format's parser with its state (also run by `diagnose` over a log's last lines).
+pub enum Parser {
     NginxError,
     Access(nginx_access::AccessFormat),
     Json(nginx_access::JsonFormat),
@@ -47,7 +47,7 @@ enum Parser {
 }
 
 impl Parser {
-    fn new(log: &LogConfig) -> Result<Parser> {
+    pub fn new(log: &LogConfig) -> Result<Parser> {
         if log.log_format.is_some() && log.format != LogFormat::NginxAccess {
             bail!("`log_format` applies to format nginx_access only");
         }
@@ -68,7 +68,7 @@ impl Parser {
         })
     }
 
-    fn parse<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
+    pub fn parse<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
         match self {
             Parser::NginxError => nginx_error::parse(line, sink),
             Parser::Access(f) => f.parse(line, sink),
