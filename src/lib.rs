@@ -14,4 +14,5 @@ pub mod probe;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod web;
 pub mod workers;
