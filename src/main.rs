@@ -58,6 +58,9 @@ fn run(args: Args) -> Result<()> {
             Some(path) => Config::load(path)?,
             None => Config::embedded_default(),
         };
+        if let Some(web_config) = &args.web.web_config_file {
+            gateway_exporter::web::config::WebConfig::load(web_config)?;
+        }
         let detect = config.autodetect;
         println!(
             "config OK: {} probes, {} logs, {} worker pools, {} upstreams (auto-detection: probes {}, logs {}, workers {})",
@@ -89,7 +92,7 @@ fn on_off(on: bool) -> &'static str {
 }
 
 async fn serve(args: Args, config: Config, registry: Arc<Registry>) -> Result<()> {
-    let web = WebState::load(args.web.config_file.clone())?;
+    let web = WebState::load(args.web.web_config_file.clone())?;
     match gateway_exporter::web::limits::raise_fd_limit() {
         Ok(limit) => tracing::debug!(limit, "open files limit"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),

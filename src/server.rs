@@ -65,12 +65,18 @@ pub fn router(
 async fn guard(State(web): State<Arc<WebState>>, request: Request, next: Next) -> Response {
     let active = web.active();
     let mut response = match &active.auth {
-        Some(auth) if !auth.allows(request.headers().get(header::AUTHORIZATION)).await => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic")],
-            "Unauthorized\n",
-        )
-            .into_response(),
+        Some(auth)
+            if !auth
+                .allows(request.headers().get(header::AUTHORIZATION))
+                .await =>
+        {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic")],
+                "Unauthorized\n",
+            )
+                .into_response()
+        }
         _ => next.run(request).await,
     };
     for (name, value) in &active.headers {

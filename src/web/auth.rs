@@ -122,8 +122,16 @@ mod tests {
         assert!(!auth.allows(Some(&header("alice", "wrong"))).await);
         assert!(!auth.allows(Some(&header("bob", "right"))).await);
         assert!(!auth.allows(None).await);
-        assert!(!auth.allows(Some(&HeaderValue::from_static("Bearer x"))).await);
-        assert!(!auth.allows(Some(&HeaderValue::from_static("Basic !!!"))).await);
+        assert!(
+            !auth
+                .allows(Some(&HeaderValue::from_static("Bearer x")))
+                .await
+        );
+        assert!(
+            !auth
+                .allows(Some(&HeaderValue::from_static("Basic !!!")))
+                .await
+        );
     }
 
     #[tokio::test]

@@ -24,7 +24,9 @@ pub fn telemetry_path(path: &str) -> Result<(), String> {
         ));
     }
     if path.contains("//") {
-        return Err(format!("--web.telemetry-path {path:?} has an empty segment"));
+        return Err(format!(
+            "--web.telemetry-path {path:?} has an empty segment"
+        ));
     }
     if FIXED_ROUTES.contains(&path) {
         return Err(format!(
@@ -139,11 +141,17 @@ mod tests {
     fn cross_site_requests_are_told_apart() {
         assert_eq!(cross_site(&headers(&[("host", "127.0.0.1:9")])), None);
         assert_eq!(
-            cross_site(&headers(&[("host", "127.0.0.1:9"), ("origin", "http://127.0.0.1:9")])),
+            cross_site(&headers(&[
+                ("host", "127.0.0.1:9"),
+                ("origin", "http://127.0.0.1:9")
+            ])),
             None
         );
         assert_eq!(
-            cross_site(&headers(&[("host", "h"), ("sec-fetch-site", "same-origin")])),
+            cross_site(&headers(&[
+                ("host", "h"),
+                ("sec-fetch-site", "same-origin")
+            ])),
             None
         );
         for refused in [

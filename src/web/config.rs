@@ -114,7 +114,9 @@ impl WebConfig {
         };
         let mut config = WebConfig::default();
         if let Some(tls) = raw.tls_server_config {
-            config.tls = Some(super::tls::server_config(&tls_settings(tls, origin, base)?)?);
+            config.tls = Some(super::tls::server_config(&tls_settings(
+                tls, origin, base,
+            )?)?);
         }
         if let Some(http) = raw.http_server_config {
             for (name, value) in http.headers {
@@ -176,11 +178,7 @@ fn tls_settings(raw: Spanned<RawTls>, origin: &str, base: &Path) -> Result<TlsSe
     })
 }
 
-fn header(
-    name: &str,
-    value: &Spanned<String>,
-    origin: &str,
-) -> Result<(HeaderName, HeaderValue)> {
+fn header(name: &str, value: &Spanned<String>, origin: &str) -> Result<(HeaderName, HeaderValue)> {
     let place = at(origin, &value.referenced);
     let Some((canonical, allowed)) = ALLOWED_HEADERS
         .iter()

@@ -8,7 +8,7 @@ pub struct WebFlags {
     /// Web config file in exporter-toolkit's format: TLS, basic auth, response headers
     /// (docs/security.md). Re-read on SIGHUP and POST /-/reload.
     #[arg(long = "web.config.file")]
-    pub config_file: Option<PathBuf>,
+    pub web_config_file: Option<PathBuf>,
     /// Most /metrics and most /probe requests served at once, each; beyond it, 503. 0: no limit.
     #[arg(long = "web.max-requests", default_value_t = 40)]
     pub max_requests: usize,

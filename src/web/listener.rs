@@ -85,4 +85,3 @@ where
         tracing::debug!("connection closed: {e}");
     }
 }
-

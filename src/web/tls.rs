@@ -66,11 +66,8 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<rustls::ServerConfig>
     .filter(|(v, _)| (settings.min_version..=settings.max_version).contains(v))
     .map(|(_, version)| version)
     .collect();
-    let certificate = ReloadingCertificate::load(
-        &settings.cert_file,
-        &settings.key_file,
-        provider.clone(),
-    )?;
+    let certificate =
+        ReloadingCertificate::load(&settings.cert_file, &settings.key_file, provider.clone())?;
     let verifier = client_verifier(settings, &provider)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)?
@@ -152,8 +149,11 @@ fn certified_key(
     let shown = key_file.display();
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| Fault::Key(format!("cannot read a private key from {shown}: {e}")))?;
-    CertifiedKey::from_der(chain, key, provider)
-        .map_err(|e| Fault::Key(format!("{shown}: {e} (does the key belong to the certificate?)")))
+    CertifiedKey::from_der(chain, key, provider).map_err(|e| {
+        Fault::Key(format!(
+            "{shown}: {e} (does the key belong to the certificate?)"
+        ))
+    })
 }
 
 impl std::fmt::Display for Fault {
