@@ -78,7 +78,9 @@ impl Drop for SlowServer {
 const STUB_STATUS: &str = "Active connections: 1 \nserver accepts handled requests\n 1 1 1 \nReading: 0 Writing: 1 Waiting: 0 \n";
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 /// Run `n` requests at once (each on its own connection), return their statuses.
@@ -101,7 +103,12 @@ fn count(statuses: &[u16], status: u16) -> usize {
 fn unfinished_request_heads_are_closed_and_health_keeps_answering() {
     let exporter = Exporter::start_with_args(
         "probes: []\n",
-        &["--web.read-header-timeout", "1s", "--web.max-connections", "50"],
+        &[
+            "--web.read-header-timeout",
+            "1s",
+            "--web.max-connections",
+            "50",
+        ],
     );
     let pid = exporter.daemon.pid();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
@@ -111,7 +118,10 @@ fn unfinished_request_heads_are_closed_and_health_keeps_answering() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(open_files[3], open_files[4], "soft fd limit raised to hard: {limits}");
+    assert_eq!(
+        open_files[3], open_files[4],
+        "soft fd limit raised to hard: {limits}"
+    );
     let idle_fds = open_fds(pid);
 
     // 300 clients that start a request and never finish its head.
@@ -119,18 +129,26 @@ fn unfinished_request_heads_are_closed_and_health_keeps_answering() {
     let mut slow: Vec<TcpStream> = (0..300)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", exporter.port)).unwrap();
-            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
             s
         })
         .collect();
     thread::sleep(Duration::from_millis(300));
     let held = open_fds(pid) - idle_fds;
-    assert!(held <= 50, "{held} descriptors held for slow clients, cap is 50");
+    assert!(
+        held <= 50,
+        "{held} descriptors held for slow clients, cap is 50"
+    );
 
     // Health answers once the slow clients ahead of it have timed out (300 / 50 rounds of 1s).
     let health = get(exporter.port, "/-/healthy");
     assert_eq!(health.status, 200);
-    assert!(started.elapsed() < Duration::from_secs(12), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Every slow client was closed by the server: reading gives EOF (or a reset), not a wait.
     for s in &mut slow {
@@ -145,12 +163,32 @@ fn unfinished_request_heads_are_closed_and_health_keeps_answering() {
             }
         }
     }
+
+    // A keep-alive connection idle after its answer is closed too: the next head is late.
+    let mut idle = TcpStream::connect(("127.0.0.1", exporter.port)).unwrap();
+    idle.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let asked = Instant::now();
+    let mut answer = Vec::new();
+    idle.read_to_end(&mut answer)
+        .expect("the idle connection is closed within the timeout");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
     exporter_alive(&exporter);
 }
 
 fn exporter_alive(exporter: &Exporter) {
     assert_eq!(get(exporter.port, "/-/healthy").status, 200);
-    assert!(!exporter.daemon.stderr().contains("panicked"), "{}", exporter.daemon.stderr());
+    assert!(
+        !exporter.daemon.stderr().contains("panicked"),
+        "{}",
+        exporter.daemon.stderr()
+    );
 }
 
 fn workers_config(status: &SlowServer) -> String {
@@ -188,11 +226,19 @@ fn requests_beyond_max_requests_get_503() {
     let exporter = Exporter::start_with_args(&config, &["--web.max-requests", "5"]);
     let port = exporter.port;
     let scrapes = parallel(20, move || get(port, "/metrics").status);
-    assert_eq!((count(&scrapes, 200), count(&scrapes, 503)), (5, 15), "{scrapes:?}");
+    assert_eq!(
+        (count(&scrapes, 200), count(&scrapes, 503)),
+        (5, 15),
+        "{scrapes:?}"
+    );
 
     let target = format!("/probe?target=127.0.0.1:{}", app.port);
     let probes = parallel(12, move || get(port, &target).status);
-    assert_eq!((count(&probes, 200), count(&probes, 503)), (5, 7), "{probes:?}");
+    assert_eq!(
+        (count(&probes, 200), count(&probes, 503)),
+        (5, 7),
+        "{probes:?}"
+    );
     // The places are given back: a later scrape is served.
     assert_eq!(get(exporter.port, "/metrics").status, 200);
 }
@@ -204,9 +250,19 @@ fn reload_is_post_only_same_site_and_once_a_second() {
     let origin = format!("http://127.0.0.1:{port}");
     assert_eq!(get(port, "/-/reload").status, 405);
     assert_eq!(http("PUT", port, "/-/reload", &[]).status, 405);
-    let evil = http("POST", port, "/-/reload", &[("Origin", "http://evil.example")]);
+    let evil = http(
+        "POST",
+        port,
+        "/-/reload",
+        &[("Origin", "http://evil.example")],
+    );
     assert_eq!(evil.status, 403, "{}", evil.body);
-    let fetch = http("POST", port, "/-/reload", &[("Sec-Fetch-Site", "cross-site")]);
+    let fetch = http(
+        "POST",
+        port,
+        "/-/reload",
+        &[("Sec-Fetch-Site", "cross-site")],
+    );
     assert_eq!(fetch.status, 403, "{}", fetch.body);
     assert_eq!(
         exporter.value("gateway_config_reloads_total", &[]),
@@ -214,13 +270,19 @@ fn reload_is_post_only_same_site_and_once_a_second() {
         "refused requests do not reload"
     );
 
-    assert_eq!(http("POST", port, "/-/reload", &[("Origin", &origin)]).status, 200);
+    assert_eq!(
+        http("POST", port, "/-/reload", &[("Origin", &origin)]).status,
+        200
+    );
     let flood = http("POST", port, "/-/reload", &[]);
     assert_eq!(flood.status, 429, "{}", flood.body);
     assert_eq!(flood.header("Retry-After"), Some("1"));
     thread::sleep(Duration::from_millis(1100));
     assert_eq!(http("POST", port, "/-/reload", &[]).status, 200);
-    assert_eq!(exporter.value("gateway_config_reloads_total", &[]), Some(2.0));
+    assert_eq!(
+        exporter.value("gateway_config_reloads_total", &[]),
+        Some(2.0)
+    );
 }
 
 #[test]
@@ -239,9 +301,15 @@ fn a_stream_of_reloads_keeps_a_slow_probe_healthy() {
         assert_eq!(reload.status, 200, "{}", reload.body);
         thread::sleep(Duration::from_millis(1050));
     }
-    assert_eq!(exporter.value("gateway_probe_success", &[("target", "slow")]), Some(1.0));
+    assert_eq!(
+        exporter.value("gateway_probe_success", &[("target", "slow")]),
+        Some(1.0)
+    );
     assert!(
-        exporter.value("gateway_probes_total", &[("target", "slow")]).unwrap() >= 3.0,
+        exporter
+            .value("gateway_probes_total", &[("target", "slow")])
+            .unwrap()
+            >= 3.0,
         "{}",
         exporter.metrics()
     );
@@ -274,11 +342,23 @@ fn telemetry_paths_that_clash_are_clear_errors() {
     let dir = tempdir();
     let config = dir.path().join("config.yml");
     std::fs::write(&config, "probes: []\n").unwrap();
-    for path in ["/", "/probe", "/-/healthy", "/-/reload", "metrics", "/{x}", "/*x", ""] {
+    for path in [
+        "/",
+        "/probe",
+        "/-/healthy",
+        "/-/reload",
+        "metrics",
+        "/{x}",
+        "/*x",
+        "",
+    ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-exporter"))
             .arg("--config.file")
             .arg(&config)
-            .args(["--web.listen-address", &format!("127.0.0.1:{}", free_port())])
+            .args([
+                "--web.listen-address",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
             .args(["--web.telemetry-path", path])
             .output()
             .unwrap();
