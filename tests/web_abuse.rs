@@ -318,7 +318,7 @@ fn a_stream_of_reloads_keeps_a_slow_probe_healthy() {
 }
 
 #[test]
-fn absurd_scrape_timeout_headers_are_answered() {
+fn hostile_headers_are_answered() {
     let app = SlowServer::start(Duration::ZERO, "ok");
     let exporter = Exporter::start(
         "modules:\n  http_2xx: {prober: http, timeout: 5s}\n\
@@ -334,6 +334,10 @@ fn absurd_scrape_timeout_headers_are_answered() {
         assert_eq!(answer.status, 400, "{bad}: {}", answer.body);
         assert!(answer.body.contains(header), "{}", answer.body);
     }
+    // A request head past 64 KiB is refused, not buffered.
+    let big = "a".repeat(100_000);
+    let answer = http("GET", exporter.port, "/-/healthy", &[("X-Big", &big)]);
+    assert_eq!(answer.status, 431);
     exporter_alive(&exporter);
 }
 

@@ -191,6 +191,46 @@ fn tls_client_certificates_and_basic_auth_hold_against_curl() {
 }
 
 #[test]
+fn certificate_modes_that_do_not_verify_or_do_not_require() {
+    let dir = tempdir();
+    let d = dir.path();
+    let ca = Ca::new(d, "test-ca");
+    ca.issue("server", SERVER_EXT);
+    let rogue = tempdir();
+    Ca::new(rogue.path(), "rogue-ca").issue("rogue", CLIENT_EXT);
+    let (rc, rk) = (
+        rogue.path().join("rogue.crt"),
+        rogue.path().join("rogue.key"),
+    );
+    let rogue_args = [
+        "--cert",
+        rc.to_str().unwrap(),
+        "--key",
+        rk.to_str().unwrap(),
+    ];
+    let start = |auth: &str| {
+        let web = d.join(format!("{auth}.yml"));
+        std::fs::write(
+            &web,
+            format!(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+                 \x20 client_auth_type: {auth}\n  client_ca_file: ca.crt\n"
+            ),
+        )
+        .unwrap();
+        Exporter::start_with_args(CONFIG, &["--web.config.file", web.to_str().unwrap()])
+    };
+    // Any certificate is taken, none is refused.
+    let any = start("RequireAnyClientCert");
+    assert_eq!(curl(any.port, d, "/-/healthy", &rogue_args).0, 200);
+    assert_eq!(curl(any.port, d, "/-/healthy", &[]).0, 0);
+    // No certificate is fine, an untrusted one is refused.
+    let if_given = start("VerifyClientCertIfGiven");
+    assert_eq!(curl(if_given.port, d, "/-/healthy", &[]).0, 200);
+    assert_eq!(curl(if_given.port, d, "/-/healthy", &rogue_args).0, 0);
+}
+
+#[test]
 fn a_rotated_certificate_is_served_without_a_restart() {
     let dir = tempdir();
     let d = dir.path();

@@ -1,7 +1,8 @@
-//! HTTP basic authentication against `basic_auth_users` (bcrypt hashes), the way
-//! exporter-toolkit does it: one bcrypt comparison at a time (bcrypt is slow on purpose, so
-//! a flood of guesses must not take every core), verdicts cached under a SHA-256 of
-//! user, hash and password, and an unknown user costs the same bcrypt as a known one.
+//! HTTP basic authentication against `basic_auth_users` (bcrypt hashes), as exporter-toolkit
+//! does it: one bcrypt comparison at a time (bcrypt is slow on purpose, so a flood of
+//! guesses must not take every core), verdicts cached, and an unknown user costs the same
+//! bcrypt as a known one. Unlike exporter-toolkit, the cache key is a SHA-256 of user, hash
+//! and password, so no password stays in memory.
 
 use axum::http::HeaderValue;
 use base64::Engine;

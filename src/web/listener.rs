@@ -15,6 +15,9 @@ use tokio::sync::Semaphore;
 
 /// How long in-flight requests may finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Largest request head a client may send (hyper answers 431 beyond): bounds the memory
+/// one connection holds to about this, so `--web.max-connections` bounds it all.
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
 /// Pause after a failed accept (out of descriptors): retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -80,6 +83,7 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_header_size(MAX_REQUEST_HEAD)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!("connection closed: {e}");
