@@ -122,14 +122,9 @@ impl Runtime {
     }
 
     /// Re-read the config file (or the embedded default), detect again; on success swap
-    /// every source, on failure keep the old ones.
-    pub fn reload(&self) -> Result<()> {
-        self.reload_with(|| Ok(()))
-    }
-
-    /// As [`Runtime::reload`], with `also` (another file's reload, e.g. the web config)
-    /// run once the config is accepted and before it is applied: a refusal of either
-    /// leaves everything as it was, and is counted as a failed reload.
+    /// every source, on failure keep the old ones. `also` (another file's reload: the web
+    /// config) runs once the config is accepted and before it is applied, so a refusal of
+    /// either leaves everything as it was and is counted as a failed reload.
     pub fn reload_with(&self, also: impl FnOnce() -> Result<()>) -> Result<()> {
         self.registry.exporter.reloads.inc();
         match load(self.config_path.as_deref()).and_then(|config| also().map(|()| config)) {
