@@ -17,4 +17,5 @@ pub mod process;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod web;
 pub mod workers;

@@ -4,6 +4,8 @@ use gateway_exporter::base::exposition::Format;
 use gateway_exporter::config::Config;
 use gateway_exporter::registry::Registry;
 use gateway_exporter::runtime::{self, Runtime};
+use gateway_exporter::web::WebState;
+use gateway_exporter::web::flags::WebFlags;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ struct Args {
     one_shot: bool,
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    web: WebFlags,
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,6 +84,9 @@ fn run(args: Args) -> Result<()> {
             Some(path) => Config::load(path)?,
             None => Config::embedded_default(),
         };
+        if let Some(web_config) = &args.web.web_config_file {
+            gateway_exporter::web::config::WebConfig::load(web_config)?;
+        }
         let detect = config.autodetect;
         println!(
             "config OK: {} probes, {} logs, {} worker pools, {} upstreams (auto-detection: probes {}, logs {}, workers {})",
@@ -158,14 +165,23 @@ fn on_off(on: bool) -> &'static str {
 }
 
 async fn serve(args: Args, config: Config, registry: Arc<Registry>) -> Result<()> {
+    let web = WebState::load(args.web.web_config_file.clone())?;
+    match gateway_exporter::web::limits::raise_fd_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     let listener = bind(&args.listen_address).await?;
     let runtime = Runtime::start(config, args.config_file.clone(), registry);
-    tokio::spawn(reload_on_sighup(runtime.clone()));
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    let app = gateway_exporter::server::router(runtime.clone(), &args.telemetry_path);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = gateway_exporter::server::router(
+        runtime.clone(),
+        web.clone(),
+        &args.telemetry_path,
+        args.web.max_requests,
+    )
+    .map_err(anyhow::Error::msg)?;
+    tokio::spawn(reload_on_sighup(runtime.clone(), web.clone()));
+    tracing::info!(address = %listener.local_addr()?, tls = web.active().tls.is_some(), "listening");
+    gateway_exporter::web::listener::serve(listener, app, web, &args.web, shutdown_signal()).await;
     tokio::task::spawn_blocking(move || runtime.shutdown()).await?;
     Ok(())
 }
@@ -188,17 +204,14 @@ async fn bind(text: &str) -> Result<tokio::net::TcpListener> {
     Err(e).with_context(|| format!("cannot listen on {text}"))
 }
 
-async fn reload_on_sighup(runtime: Arc<Runtime>) {
+async fn reload_on_sighup(runtime: Arc<Runtime>, web: Arc<WebState>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        let rt = runtime.clone();
-        match tokio::task::spawn_blocking(move || rt.reload()).await {
-            Ok(Err(e)) => tracing::error!("reload on SIGHUP refused: {e:#}"),
-            Err(e) => tracing::error!("reload task failed: {e}"),
-            Ok(Ok(())) => {}
+        if let Err(e) = gateway_exporter::server::reload_all(runtime.clone(), web.clone()).await {
+            tracing::error!("reload on SIGHUP refused: {e:#}");
         }
     }
 }

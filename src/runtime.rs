@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 struct Running {
+    /// Each probe's task beside its settings in `Debug` form (every setting, regexes by
+    /// pattern): a reload keeps the task of a probe it leaves unchanged, so its schedule
+    /// and any probe in flight go on.
+    probes: Vec<(String, JoinHandle<()>)>,
     tasks: Vec<JoinHandle<()>>,
     collectors: Arc<Vec<Arc<dyn ScrapeCollector>>>,
 }
@@ -45,7 +49,7 @@ impl Runtime {
         registry: Arc<Registry>,
     ) -> Arc<Self> {
         let logs = Arc::new(LogRuntime::new(registry.logs.clone()));
-        let running = Self::spawn(&config, &registry, &logs);
+        let running = Self::spawn(&config, &registry, &logs, Vec::new());
         mark_reload(&registry, true);
         Arc::new(Runtime {
             registry,
@@ -56,10 +60,29 @@ impl Runtime {
         })
     }
 
-    /// Hand each source its own sections and its own families.
-    fn spawn(config: &Config, registry: &Registry, logs: &Arc<LogRuntime>) -> Running {
-        let mut tasks = crate::probe::schedule::start(&config.probes, &registry.probes);
-        tasks.extend(logs.start(&config.logs, &config.log_settings));
+    /// Hand each source its own sections and its own families; `kept` are the running
+    /// probe tasks, reused for probes whose settings are the same, aborted otherwise.
+    fn spawn(
+        config: &Config,
+        registry: &Registry,
+        logs: &Arc<LogRuntime>,
+        mut kept: Vec<(String, JoinHandle<()>)>,
+    ) -> Running {
+        let mut probes = Vec::new();
+        let mut fresh = Vec::new();
+        for probe in &config.probes {
+            let settings = format!("{probe:?}");
+            match kept.iter().position(|(s, _)| *s == settings) {
+                Some(i) => probes.push(kept.swap_remove(i)),
+                None => fresh.push(probe.clone()),
+            }
+        }
+        for (_, task) in kept {
+            task.abort();
+        }
+        let started = crate::probe::schedule::start(&fresh, &registry.probes);
+        probes.extend(fresh.iter().map(|p| format!("{p:?}")).zip(started));
+        let tasks = logs.start(&config.logs, &config.log_settings);
         let discovered: Option<crate::workers::UpstreamSource> =
             config.check_upstreams_from_logs.then(|| {
                 let logs = logs.clone();
@@ -70,7 +93,11 @@ impl Runtime {
             &registry.workers,
             discovered,
         ));
-        Running { tasks, collectors }
+        Running {
+            probes,
+            tasks,
+            collectors,
+        }
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -83,17 +110,24 @@ impl Runtime {
 
     /// Stop cleanly: the tail offsets are saved, the sources stopped.
     pub fn shutdown(&self) {
-        for task in lock(&self.running, "runtime").tasks.drain(..) {
+        let mut running = lock(&self.running, "runtime");
+        for (_, task) in running.probes.drain(..) {
             task.abort();
         }
+        for task in running.tasks.drain(..) {
+            task.abort();
+        }
+        drop(running);
         self.logs.save_checkpoints();
     }
 
     /// Re-read the config file (or the embedded default), detect again; on success swap
-    /// every source, on failure keep the old ones.
-    pub fn reload(&self) -> Result<()> {
+    /// every source, on failure keep the old ones. `also` (another file's reload: the web
+    /// config) runs once the config is accepted and before it is applied, so a refusal of
+    /// either leaves everything as it was and is counted as a failed reload.
+    pub fn reload_with(&self, also: impl FnOnce() -> Result<()>) -> Result<()> {
         self.registry.exporter.reloads.inc();
-        match load(self.config_path.as_deref()) {
+        match load(self.config_path.as_deref()).and_then(|config| also().map(|()| config)) {
             Ok(config) => {
                 self.apply(config);
                 Ok(())
@@ -107,8 +141,9 @@ impl Runtime {
     }
 
     fn apply(&self, config: Config) {
-        // Stop the old tasks, then drop the removed probes' series (a result still in
-        // flight is refused by ProbeMetrics::record), then start the new ones.
+        // Stop the log tails, drop the removed probes' series (a result still in flight is
+        // refused by ProbeMetrics::record), then start what is new; unchanged probes keep
+        // their tasks, changed ones are stopped in `spawn`.
         let mut running = lock(&self.running, "runtime");
         for task in running.tasks.drain(..) {
             task.abort();
@@ -118,7 +153,8 @@ impl Runtime {
             &config.probes,
             &self.registry.probes,
         );
-        *running = Self::spawn(&config, &self.registry, &self.logs);
+        let kept = std::mem::take(&mut running.probes);
+        *running = Self::spawn(&config, &self.registry, &self.logs, kept);
         drop(running);
         self.config.store(Arc::new(config));
         mark_reload(&self.registry, true);
