@@ -166,7 +166,10 @@ pub fn set_opt<L: Clone + std::hash::Hash + Eq>(
 ) {
     match value {
         Some(v) => {
-            family.get_or_create(labels).set(v as i64);
+            // A status page may claim anything: saturate, never wrap to a negative gauge.
+            family
+                .get_or_create(labels)
+                .set(i64::try_from(v).unwrap_or(i64::MAX));
         }
         None => {
             family.remove(labels);
