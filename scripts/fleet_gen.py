@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""A synthetic fleet of gateway-exporters, for scripts/bench_rules.sh.
+
+Every host exposes the families of docs/metrics.md (names, types and label names are read
+from that page, and a host's series are checked against it at start), with label values shaped
+like a web hosting fleet: hosts in clusters of CLUSTER, each cluster serving its own VHOSTS
+sites behind a load balancer, one access log and one error log per host, a PHP-FPM pool and an
+nginx worker pool, a few probes. A handful of hosts are broken, one way each (SCENARIOS), so the
+alerts have work; `expect` prints the alerts they should raise.
+
+Counters follow a piecewise-constant rate from a fixed origin, so the live series (`serve`) and
+the backfilled history (`history`, OpenMetrics for `promtool tsdb create-blocks-from
+openmetrics`) are one continuous series. Recorded series a rule reads over a long window or
+with an offset are backfilled as the rule would have recorded them (RECORDED), because raw
+history of every family is far too big to write.
+
+  fleet_gen.py serve   --hosts N --vhosts V --port P --origin T --break-at T
+  fleet_gen.py sd      --hosts N                           (file_sd targets, JSON)
+  fleet_gen.py expect  --hosts N --vhosts V                (broken hosts and their alerts, JSON)
+  fleet_gen.py needs   RULES_FILE                          (names read over long windows)
+  fleet_gen.py history --hosts N --vhosts V --origin T --break-at T --start T --end T
+                       --step S --name NAME... > file.om
+"""
+import argparse
+import http.server
+import json
+import os
+import re
+import socketserver
+import sys
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+METRICS_DOC = os.path.join(HERE, "..", "docs", "metrics.md")
+PORT_SUFFIX = ":9150"
+CLUSTER = 10
+STATUSES = ["200", "301", "304", "404", "499", "500", "502", "504"]
+# Share of a vhost's requests per status on a healthy host: 5xx are 0.02%, under a 99.9% SLO.
+STATUS_SHARE = {"200": 0.90, "301": 0.03, "304": 0.04, "404": 0.02, "499": 0.0098,
+                "500": 0.0001, "502": 0.00005, "504": 0.00005}
+BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]
+HEALTHY_LATENCY = [0.05, 0.15, 0.35, 0.55, 0.75, 0.9, 0.96, 0.985, 0.995, 0.998, 0.999, 1, 1, 1]
+SLOW_LATENCY = [0, 0, 0, 0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.999, 1]
+PHASES = ["resolve", "connect", "tls", "processing", "transfer"]
+EVENTS = ["reload", "restart", "worker_start", "worker_exit", "shutdown", "server_down",
+          "server_up", "backend_down", "pool_restart", "max_children_reached"]
+READ_ERRORS = ["permission", "not_a_file", "io", "line_too_long", "invalid_utf8", "too_many_files"]
+PROBES_PER_HOST = 4
+LOGS = ["access", "error"]
+FPM_SOCKET = "unix:/run/php/www.sock"
+APP_ADDRESS = "127.0.0.1:8080"
+
+# Broken hosts: scenario -> (host index, the alerts it raises as (alertname, extra labels)).
+# `live` scenarios break at --break-at; `history` ones are in the backfilled day only.
+SCENARIOS = {
+    "connect_refused": (7, "live", [("GatewayUpstreamConnectionRefused", {"vhost": 0}),
+                                    ("GatewayVhost5xxBurnRateFast", {"vhost": 0})]),
+    "upstream_timeout": (53, "live", [("GatewayUpstreamTimeout", {"vhost": 1}),
+                                      ("GatewayVhost5xxBurnRateFast", {"vhost": 1})]),
+    "pool_saturated": (111, "live", [("GatewayWorkerPoolSaturated", {}),
+                                     ("GatewayWorkerQueueBuilding", {})]),
+    "pool_down": (164, "live", [("GatewayWorkerPoolDown", {})]),
+    "origin_5xx": (209, "live", [("GatewayProbeOriginFailing", {}), ("GatewayProbe5xx", {})]),
+    "cdn_failing": (258, "live", [("GatewayProbeCdnFailing", {})]),
+    "upstream_down": (301, "live", [("GatewayUpstreamDown", {})]),
+    "near_timeout": (347, "live", [("GatewayUpstreamNearTimeout", {"vhost": 2})]),
+    "reload_failed": (389, "live", [("GatewayExporterReloadFailed", {})]),
+    "maintenance": (23, "live", [("GatewayMaintenanceMode", {})]),
+    "overflow": (71, "live", [("GatewayExporterCardinalityOverflow", {})]),
+    "unrecognised": (97, "live", [("GatewayExporterUnrecognisedLines", {})]),
+    "log_unreadable": (131, "live", [("GatewayExporterLogUnreadable", {})]),
+    "status_stalled": (179, "live", [("GatewayWorkerStatusStalled", {})]),
+    "limit_reached": (223, "live", [("GatewayWorkerLimitReached", {})]),
+    "probe_flapping": (277, "history", [("GatewayProbeFlapping", {})]),
+    "errors_recurring": (313, "history", [("GatewayUpstreamErrorsRecurring", {"vhost": 3})]),
+    "log_stale": (359, "history", [("GatewayExporterLogStale", {})]),
+}
+DAY = 86400
+
+
+def host_name(h):
+    return f"h{h:04d}{PORT_SUFFIX}"
+
+
+def vhost_name(h, v):
+    return f"c{h // CLUSTER:03d}-s{v:02d}.example"
+
+
+SCENARIO_OF = {h: name for name, (h, _, _) in SCENARIOS.items()}
+
+
+def doc_families(path=METRICS_DOC):
+    """name -> (type, [label names]) from the tables of docs/metrics.md."""
+    families = {}
+    row = re.compile(r"^\| `((?:gateway|process)_\w+)` \| (\w+) \|([^|]*)\|")
+    for line in open(path, encoding="utf-8"):
+        m = row.match(line)
+        if m:
+            labels = [l.strip() for l in m.group(3).split(",") if l.strip()]
+            families[m.group(1)] = (m.group(2), labels)
+    if not families:
+        sys.exit(f"no metric tables found in {path}")
+    return families
+
+
+class Counter:
+    """A counter with a rate per period: segments of (from time, per-second rate)."""
+    __slots__ = ("segments",)
+
+    def __init__(self, *segments):
+        self.segments = segments
+
+    def at(self, t):
+        total, (start, rate) = 0.0, self.segments[0]
+        for nxt_start, nxt_rate in self.segments[1:]:
+            if t < nxt_start:
+                break
+            total += rate * (nxt_start - start)
+            start, rate = nxt_start, nxt_rate
+        return int(total + rate * max(0.0, t - start))
+
+
+class Gauge:
+    """A gauge with a value per period: segments of (from time, value)."""
+    __slots__ = ("segments",)
+
+    def __init__(self, *segments):
+        self.segments = segments
+
+    def at(self, t):
+        value = self.segments[0][1]
+        for start, v in self.segments[1:]:
+            if t < start:
+                break
+            value = v
+        return value
+
+
+class Host:
+    """One exporter's series: family -> [(labels dict, Counter|Gauge)], from `origin`;
+    a live scenario changes things from `brk`, a history scenario before it."""
+
+    def __init__(self, h, vhosts, origin, brk):
+        self.h, self.origin, self.brk = h, origin, brk
+        self.scenario = SCENARIO_OF.get(h)
+        self.families = {}
+        self.vhosts = [vhost_name(h, v) for v in range(vhosts)]
+        self._exporter()
+        self._probes()
+        self._logs()
+        self._workers()
+
+    def add(self, family, labels, model):
+        self.families.setdefault(family, []).append((labels, model))
+
+    def live(self, scenario):
+        return self.scenario == scenario
+
+    def rate(self, healthy, broken_rate=None, breaks=False):
+        """A counter at `healthy` per second, at `broken_rate` from the break if it `breaks`."""
+        if breaks:
+            return Counter((self.origin, healthy), (self.brk, broken_rate))
+        return Counter((self.origin, healthy))
+
+    def _exporter(self):
+        self.add("gateway_build_info", {"version": "0.9.0", "revision": "fa056b2", "rustversion": "1.95.0"}, Gauge((0, 1)))
+        for c in ("workers", "upstreams", "maintenance"):
+            self.add("gateway_scrape_collector_duration_seconds", {"collector": c}, Gauge((0, 0.002)))
+            self.add("gateway_scrape_collector_success", {"collector": c}, Gauge((0, 1)))
+        failed = self.live("reload_failed")
+        self.add("gateway_config_last_reload_successful", {}, Gauge((0, 1), (self.brk, 0 if failed else 1)))
+        self.add("gateway_config_last_reload_success_timestamp_seconds", {}, Gauge((0, self.origin)))
+        self.add("gateway_config_reloads_total", {}, Counter((self.origin, 0), (self.brk, 1 / 60 if failed else 0)))
+        self.add("gateway_config_reload_failures_total", {}, Counter((self.origin, 0), (self.brk, 1 / 60 if failed else 0)))
+        self.add("gateway_lock_recoveries_total", {}, Counter((self.origin, 0)))
+        self.add("process_cpu_seconds_total", {}, Counter((self.origin, 0.01)))
+        for name, value in (("process_resident_memory_bytes", 24e6), ("process_virtual_memory_bytes", 900e6),
+                            ("process_open_fds", 40), ("process_max_fds", 1048576),
+                            ("process_start_time_seconds", self.origin)):
+            self.add(name, {}, Gauge((0, value)))
+
+    def _probes(self):
+        for p in range(PROBES_PER_HOST):
+            vhost = self.vhosts[p]
+            self.add("gateway_probe_info", {"target": vhost, "url": f"https://{vhost}/health",
+                                            "origin": APP_ADDRESS, "vhost": vhost}, Gauge((0, 1)))
+            self.add("gateway_probe_timeout_seconds", {"target": vhost}, Gauge((0, 10)))
+            for path in ("public", "origin"):
+                failing = p == 0 and (self.live("origin_5xx") or (self.live("cdn_failing") and path == "public"))
+                code = "502" if self.live("origin_5xx") else "522"
+                when = self.brk if failing else None
+                t = {"target": vhost, "path": path}
+                success = Gauge((0, 1), (when, 0)) if when else Gauge((0, 1))
+                if p == 0 and path == "public" and self.scenario == "probe_flapping":
+                    # Four failures of ten minutes spread over the past day (0 at s=0, back
+                    # to 1 at s=1): eight changes.
+                    success = Gauge((0, 1), *[(self.brk - k * 3 * 3600 + s * 600, s)
+                                              for k in range(4, 0, -1) for s in (0, 1)])
+                self.add("gateway_probe_success", t, success)
+                self.add("gateway_probe_http_status_code", t, Gauge((0, 200), (when, int(code))) if when else Gauge((0, 200)))
+                self.add("gateway_probe_duration_seconds", t, Gauge((0, 0.08)))
+                self.add("gateway_probe_cert_expiry_timestamp_seconds", t, Gauge((0, self.origin + 60 * DAY)))
+                for phase in PHASES:
+                    self.add("gateway_probe_http_duration_seconds", dict(t, phase=phase), Gauge((0, 0.01)))
+                self.add("gateway_probes_total", t, Counter((self.origin, 1 / 15)))
+                self.add("gateway_probe_responses_total", dict(t, code="200"),
+                         self.rate(1 / 15, 0, when))
+                if when:
+                    layer, vendor = ("app", "nginx") if code == "502" else ("cdn", "cloudflare")
+                    fail = dict(t, reason="http_status", layer=layer, vendor=vendor)
+                    self.add("gateway_probe_responses_total", dict(t, code=code), Counter((self.origin, 0), (when, 1 / 15)))
+                    self.add("gateway_probe_failures_total", fail, Counter((self.origin, 0), (when, 1 / 15)))
+                    self.add("gateway_probe_failure_info", dict(fail, code=code), Gauge((0, None), (when, 1)))
+
+    def upstream_of(self, v):
+        return APP_ADDRESS if v % 4 == 0 else FPM_SOCKET
+
+    def _logs(self):
+        lines = {log: 0.0 for log in LOGS}
+        for v, vhost in enumerate(self.vhosts):
+            traffic = 0.5 + (self.h * 7 + v * 13) % 20 / 4   # requests per second on this host
+            lines["access"] += traffic
+            access, error = {"log": "access", "vhost": vhost}, {"log": "error", "vhost": vhost}
+            up = self.upstream_of(v)
+            breaks = None
+            if (self.live("connect_refused") and v == 0) or (self.live("upstream_timeout") and v == 1):
+                breaks = "502" if v == 0 else "504"
+            for status in STATUSES:
+                healthy = traffic * STATUS_SHARE[status]
+                if breaks:
+                    self.add("gateway_http_responses_total", dict(access, status=status),
+                             self.rate(healthy, traffic if status == breaks else 0, True))
+                else:
+                    self.add("gateway_http_responses_total", dict(access, status=status), self.rate(healthy))
+            shape = SLOW_LATENCY if self.live("near_timeout") and v == 2 else HEALTHY_LATENCY
+            for le, share in zip(BUCKETS, shape):
+                self.add("gateway_upstream_response_time_seconds_bucket", dict(access, le=repr(le)),
+                         self.rate(traffic * share))
+            self.add("gateway_upstream_response_time_seconds_bucket", dict(access, le="+Inf"), self.rate(traffic))
+            self.add("gateway_upstream_response_time_seconds_count", access, self.rate(traffic))
+            self.add("gateway_upstream_response_time_seconds_sum", access, self.rate(traffic * 0.12))
+            for status, share in (("200", 0.9998), ("502", 0.0001), ("504", 0.0001)):
+                self.add("gateway_upstream_tries_total", dict(access, upstream=up, status=status),
+                         self.rate(traffic * share))
+            # Error counters exist once a cause was seen: most are old and flat, one vhost in
+            # ten has a trickle of resets (one in two minutes: never a 5-minute window without
+            # one, so it does not flap), under every alert's threshold.
+            for k, cause in enumerate(("timeout", "reset")[: v % 3]):
+                trickle = 1 / 120 if v % 10 == 0 and cause == "reset" else 0
+                self.add("gateway_upstream_errors_total", dict(error, upstream=up, cause=cause),
+                         Counter((self.origin, 0.001), (self.origin + 3600 * (k + 1), trickle)))
+            if breaks:
+                cause = "connect_refused" if breaks == "502" else "timeout"
+                rate = traffic if breaks == "502" else 0.5
+                existing = [s for s in self.families.get("gateway_upstream_errors_total", [])
+                            if s[0]["vhost"] == vhost and s[0]["cause"] == cause]
+                if existing:
+                    self.families["gateway_upstream_errors_total"].remove(existing[0])
+                self.add("gateway_upstream_errors_total", dict(error, upstream=up, cause=cause),
+                         Counter((self.origin, 0), (self.brk, rate)))
+            if self.scenario == "errors_recurring" and v == 3:
+                # Five episodes of 20 minutes in the past day (history), none now.
+                self.add("gateway_upstream_errors_total", dict(error, upstream=up, cause="connect_refused"),
+                         Counter((self.origin, 0), *[(self.brk - k * 4 * 3600 + s * 1200, 0.05 * (1 - s))
+                                                     for k in range(5, 0, -1) for s in (0, 1)]))
+        lines["error"] = 0.2
+        for log in LOGS:
+            l = {"log": log}
+            read = lines[log]
+            if self.scenario == "log_stale" and log == "access":
+                read_counter = Counter((self.origin, read), (self.brk - 2400, 0))
+            else:
+                read_counter = self.rate(read)
+            self.add("gateway_log_lines_read_total", l, read_counter)
+            unrecognised = self.live("unrecognised") and log == "access"
+            self.add("gateway_log_lines_classified_total", l, self.rate(read, read * 0.2, unrecognised))
+            self.add("gateway_log_lines_unrecognised_total", l, self.rate(0, read * 0.8, unrecognised))
+            self.add("gateway_log_bytes_read_total", l, self.rate(read * 230))
+            self.add("gateway_log_rotations_total", l, Counter((self.origin, 1 / DAY)))
+            self.add("gateway_log_checkpoint_failures_total", l, Counter((self.origin, 0)))
+            followed = 0 if self.live("log_unreadable") and log == "error" else 1
+            self.add("gateway_log_files_followed", l, Gauge((0, 1), (self.brk, followed)))
+            self.add("gateway_log_last_read_timestamp_seconds", l, Gauge((0, self.brk)))
+            self.add("gateway_upstream_timeout_seconds", l, Gauge((0, 60)))
+            for reason in READ_ERRORS:
+                self.add("gateway_log_read_errors_total", dict(l, reason=reason), Counter((self.origin, 0)))
+            for label in ("vhost", "upstream", "series"):
+                overflowing = self.live("overflow") and log == "access" and label == "vhost"
+                self.add("gateway_log_cardinality_overflow_total", dict(l, label=label),
+                         self.rate(0, 0.1, overflowing))
+        for event in EVENTS:
+            self.add("gateway_server_events_total", {"log": "error", "event": event},
+                     Counter((self.origin, 1 / DAY if event == "reload" else 0)))
+
+    def _workers(self):
+        for pool, kind, up in (("www", "phpfpm", FPM_SOCKET), ("nginx", "nginx", "")):
+            p = {"pool": pool, "kind": kind}
+            if up:
+                self.add("gateway_worker_info", dict(p, upstream=up), Gauge((0, 1)))
+            down = kind == "phpfpm" and self.live("pool_down")
+            saturated = kind == "phpfpm" and self.live("pool_saturated")
+            limit = 50 if kind == "phpfpm" else 1024
+            self.add("gateway_worker_up", p, Gauge((0, 1), (self.brk, 0 if down else 1)))
+            if down:
+                self.add("gateway_worker_down_info", dict(p, reason="connect_refused"), Gauge((0, None), (self.brk, 1)))
+            # While down there is no status page: the read gauges are absent, as on a real host.
+            after = None if down else 0
+            busy = limit if saturated else 6
+            self.add("gateway_workers", dict(p, state="active"), Gauge((0, 6), (self.brk, None if down else busy)))
+            self.add("gateway_workers", dict(p, state="idle"), Gauge((0, limit - 6), (self.brk, None if down else limit - busy)))
+            self.add("gateway_workers_inferred", p, Gauge((0, 0), (self.brk, after)))
+            self.add("gateway_workers_limit", p, Gauge((0, limit)))
+            self.add("gateway_workers_limit_info", dict(p, source="status"), Gauge((0, 1)))
+            self.add("gateway_worker_queue", p, Gauge((0, 0), (self.brk, 5 if saturated else 0)))
+            self.add("gateway_worker_queue_limit", p, Gauge((0, 511)))
+            limited = kind == "phpfpm" and self.live("limit_reached")
+            self.add("gateway_worker_limit_reached_total", p, self.rate(0, 1 / 120, limited))
+            self.add("gateway_worker_slow_requests_total", p, Counter((self.origin, 1 / 3600)))
+            stalled = kind == "phpfpm" and self.live("status_stalled")
+            self.add("gateway_worker_status_duration_seconds", p, Gauge((0, 0.003), (self.brk, 3 if stalled else 0.003)))
+        self.add("gateway_upstream_info", {"upstream": "app", "address": APP_ADDRESS, "group": "app"}, Gauge((0, 1)))
+        down = self.live("upstream_down")
+        self.add("gateway_upstream_up", {"upstream": "app"}, Gauge((0, 1), (self.brk, 0 if down else 1)))
+        if down:
+            self.add("gateway_upstream_down_info", {"upstream": "app", "reason": "connect_refused"}, Gauge((0, None), (self.brk, 1)))
+        flag = {"path": "/var/www/maintenance.flag"}
+        on = self.live("maintenance")
+        self.add("gateway_maintenance_mode", flag, Gauge((0, 0), (self.brk, 1 if on else 0)))
+        self.add("gateway_maintenance_info", dict(flag, vhost=self.vhosts[0], target=self.vhosts[0]), Gauge((0, 1)))
+        if on:
+            self.add("gateway_maintenance_mode_since_timestamp_seconds", flag, Gauge((0, None), (self.brk, self.brk)))
+        self.add("gateway_maintenance_max_duration_seconds", flag, Gauge((0, 7200)))
+
+    def check(self, families):
+        """Every family this host writes is in docs/metrics.md with the same label names."""
+        for name, series in self.families.items():
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            if base not in families:
+                sys.exit(f"{name}: not in docs/metrics.md")
+            want = set(families[base][1]) | ({"le"} if name.endswith("_bucket") else set())
+            for labels, _ in series:
+                if set(labels) != want:
+                    sys.exit(f"{name}: labels {sorted(labels)}, docs/metrics.md says {sorted(want)}")
+        missing = set(families) - {re.sub(r"_(bucket|count|sum)$", "", n) for n in self.families}
+        # Series of failures exist only once something failed: absent on a healthy host.
+        return sorted(m for m in missing if not m.endswith(
+            ("failure_info", "failures_total", "down_info", "since_timestamp_seconds")))
+
+
+def label_text(labels, instance):
+    pairs = [f'{k}="{v}"' for k, v in labels.items()]
+    pairs += [f'instance="{instance}"', 'job="gateway"'] if instance else []
+    return "{" + ",".join(pairs) + "}" if pairs else ""
+
+
+def number(v):
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+class Exposition:
+    """A host's text exposition at a time, with its series' text prepared once."""
+
+    def __init__(self, host, families):
+        self.blocks = []
+        for name, series in host.families.items():
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            kind = families[base][0]
+            rows = [(f"{name}{label_text(labels, None)} ", model) for labels, model in series]
+            self.blocks.append((f"# TYPE {base} {kind}\n" if base == name or name.endswith("_bucket") else "", rows))
+
+    def at(self, t):
+        out = []
+        for head, rows in self.blocks:
+            out.append(head)
+            for prefix, model in rows:
+                v = model.at(t)
+                if v is not None:
+                    out.append(f"{prefix}{number(v)}\n")
+        return "".join(out)
+
+
+def serve(args):
+    import time
+    families = doc_families()
+    missing = Host(0, args.vhosts, args.origin, args.break_at).check(families)
+    if missing:
+        print(f"fleet_gen: not generated (see docs/metrics.md): {', '.join(missing)}", file=sys.stderr)
+    expositions = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            name = query.get("host", [""])[0]
+            m = re.fullmatch(r"h(\d{4})" + PORT_SUFFIX, name)
+            if not m or int(m.group(1)) >= args.hosts:
+                self.send_error(404, "no such host")
+                return
+            h = int(m.group(1))
+            if h not in expositions:
+                expositions[h] = Exposition(Host(h, args.vhosts, args.origin, args.break_at), families)
+            body = expositions[h].at(time.time()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_):
+            pass
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        request_queue_size = 256
+
+    Server(("127.0.0.1", args.port), Handler).serve_forever()
+
+
+# Recorded series the shipped rules read over a long window or with an offset, as the rule
+# records them, from the model: name -> (labels, value) of each series of a host at time t.
+def recorded_failing5m(host, t):
+    failing = {}
+    for labels, model in host.families.get("gateway_upstream_errors_total", []):
+        rising = model.at(t) > model.at(t - 300)
+        failing[labels["vhost"]] = failing.get(labels["vhost"], False) or rising
+    return [({"vhost": v}, 1 if f else 0) for v, f in failing.items()]
+
+
+def recorded_unrecognised(host, t):
+    out = []
+    for log in LOGS:
+        def rate(name):
+            model = next(m for l, m in host.families[name] if l["log"] == log)
+            return (model.at(t) - model.at(t - 900)) / 900
+        if rate("gateway_log_lines_read_total") > 0:
+            out.append(({"log": log}, rate("gateway_log_lines_unrecognised_total") / rate("gateway_log_lines_read_total")))
+    return out
+
+
+RECORDED = {
+    "instance_vhost:gateway_upstream_errors:failing5m": recorded_failing5m,
+    "instance_log:gateway_log_lines_unrecognised:ratio_rate15m": recorded_unrecognised,
+}
+
+DURATION = re.compile(r"(\d+)([smhdw])")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
+
+
+def seconds(text):
+    return sum(int(n) * UNITS[u] for n, u in DURATION.findall(text))
+
+
+def needs(args):
+    """Names the rules read over a window longer than 10 minutes or with an offset, with the
+    history each needs (window + offset), longest first."""
+    text = open(args.rules, encoding="utf-8").read()
+    selector = re.compile(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?(?:\[(\w+)\])?(?:\s+offset\s+(\w+))?")
+    want = {}
+    for m in selector.finditer(text):
+        name, window, offset = m.group(1), m.group(3), m.group(4)
+        if not (window or offset) or not (name.startswith("gateway_") or name in RECORDED or ":" in name):
+            continue
+        span = seconds(window or "5m") + seconds(offset or "0s")
+        if span > 600:
+            want[name] = max(want.get(name, 0), span)
+    for name, span in sorted(want.items(), key=lambda kv: -kv[1]):
+        print(f"{name} {span}")
+
+
+def history(args):
+    families = doc_families()
+    out = sys.stdout
+    names = args.name
+    step = args.step
+    start = args.start - args.start % step
+    times = range(start, args.end, step)
+    for name in names:
+        if name in RECORDED:
+            out.write(f"# TYPE {name} gauge\n")
+            for h in range(args.hosts):
+                host = Host(h, args.vhosts, args.origin, args.break_at)
+                for t in times:
+                    for labels, v in RECORDED[name](host, t):
+                        out.write(f"{name}{label_text(labels, host_name(h))} {number(v)} {t}\n")
+            continue
+        base = re.sub(r"_(bucket|count|sum)$", "", name)
+        if base not in families:
+            print(f"fleet_gen: no history for {name} (not modelled)", file=sys.stderr)
+            continue
+        kind = families[base][0]
+        out.write(f"# TYPE {base} {kind}\n" if base == name else "")
+        for h in range(args.hosts):
+            host = Host(h, args.vhosts, args.origin, args.break_at)
+            for labels, model in host.families.get(name, []):
+                prefix = f"{name}{label_text(labels, host_name(h))} "
+                out.write("".join(f"{prefix}{number(v)} {t}\n"
+                                  for t in times if (v := model.at(t)) is not None))
+    out.write("# EOF\n")
+
+
+def expect(args):
+    rows = []
+    for name, (h, when, alerts) in SCENARIOS.items():
+        if h >= args.hosts:
+            continue
+        for alert, extra in alerts:
+            labels = {"instance": host_name(h)}
+            if "vhost" in extra:
+                labels["vhost"] = vhost_name(h, extra["vhost"])
+            if alert.startswith("GatewayVhost"):
+                del labels["instance"]
+            rows.append({"scenario": name, "history": when == "history", "alertname": alert, "labels": labels})
+    json.dump(rows, sys.stdout, indent=1)
+
+
+def sd(args):
+    json.dump([{"targets": [host_name(h) for h in range(args.hosts)]}], sys.stdout)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for cmd in ("serve", "sd", "expect", "history"):
+        s = sub.add_parser(cmd)
+        s.add_argument("--hosts", type=int, default=400)
+        s.add_argument("--vhosts", type=int, default=40)
+        s.add_argument("--origin", type=int, default=0, help="Unix time the counters start from")
+        s.add_argument("--break-at", type=int, default=0, help="Unix time the live scenarios start")
+    sub.choices["serve"].add_argument("--port", type=int, default=9150)
+    h = sub.choices["history"]
+    h.add_argument("--start", type=int, required=True)
+    h.add_argument("--end", type=int, required=True)
+    h.add_argument("--step", type=int, default=60)
+    h.add_argument("--name", action="append", required=True)
+    sub.add_parser("needs").add_argument("rules")
+    args = p.parse_args()
+    {"serve": serve, "sd": sd, "expect": expect, "history": history, "needs": needs}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
