@@ -9,7 +9,7 @@ nginx worker pool, a few probes. A handful of hosts are broken, one way each (SC
 alerts have work; `expect` prints the alerts they should raise.
 
 Counters follow a piecewise-constant rate from a fixed origin, so the live series (`serve`) and
-the backfilled history (`history`, OpenMetrics for `promtool tsdb create-blocks-from
+the backfilled history (`backfill`: OpenMetrics through `promtool tsdb create-blocks-from
 openmetrics`) are one continuous series. Recorded series a rule reads over a long window or
 with an offset are backfilled as the rule would have recorded them (RECORDED), because raw
 history of every family is far too big to write.
@@ -18,8 +18,9 @@ history of every family is far too big to write.
   fleet_gen.py sd      --hosts N                           (file_sd targets, JSON)
   fleet_gen.py expect  --hosts N --vhosts V                (broken hosts and their alerts, JSON)
   fleet_gen.py needs   RULES_FILE                          (names read over long windows)
-  fleet_gen.py history --hosts N --vhosts V --origin T --break-at T --start T --end T
-                       --step S --name NAME... > file.om
+  fleet_gen.py report  --prometheus URL --rules F --expect F --json F   (after a run)
+  fleet_gen.py backfill --hosts N --vhosts V --origin T --break-at T --rules F --data DIR
+                       --step S    (history of the long windows into a TSDB, with promtool)
 """
 import argparse
 import http.server
@@ -29,6 +30,7 @@ import re
 import socketserver
 import sys
 import urllib.parse
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 METRICS_DOC = os.path.join(HERE, "..", "docs", "metrics.md")
@@ -449,49 +451,75 @@ def seconds(text):
     return sum(int(n) * UNITS[u] for n, u in DURATION.findall(text))
 
 
-def needs(args):
-    """Names the rules read over a window longer than 10 minutes or with an offset, with the
-    history each needs (window + offset), longest first."""
-    text = open(args.rules, encoding="utf-8").read()
+def long_windows(rules):
+    """name -> seconds of history the rules read of it (window + offset), for the windows
+    longer than 10 minutes and every offset."""
+    text = open(rules, encoding="utf-8").read()
     selector = re.compile(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?(?:\[(\w+)\])?(?:\s+offset\s+(\w+))?")
     want = {}
     for m in selector.finditer(text):
         name, window, offset = m.group(1), m.group(3), m.group(4)
-        if not (window or offset) or not (name.startswith("gateway_") or name in RECORDED or ":" in name):
+        if not (window or offset) or not (name.startswith("gateway_") or ":" in name):
             continue
         span = seconds(window or "5m") + seconds(offset or "0s")
         if span > 600:
             want[name] = max(want.get(name, 0), span)
-    for name, span in sorted(want.items(), key=lambda kv: -kv[1]):
+    return want
+
+
+def needs(args):
+    for name, span in sorted(long_windows(args.rules).items(), key=lambda kv: -kv[1]):
         print(f"{name} {span}")
 
 
-def history(args):
+BLOCK = 7200
+
+
+def backfill(args):
+    """History of what the rules read over long windows (at most --max-span), one promtool run
+    per 2-hour block so that no two blocks overlap."""
+    import subprocess
+    import time
+    began = time.time()
+    want = {n: min(s, args.max_span) for n, s in long_windows(args.rules).items()}
+    end = args.break_at
+    first = end - max(want.values())
+    first -= first % BLOCK
+    scratch = os.path.join(os.path.dirname(os.path.abspath(args.data)), "history.om")
+    hosts = [Host(h, args.vhosts, args.origin, args.break_at) for h in range(args.hosts)]
+    for block in range(first, end, BLOCK):
+        names = [n for n, span in want.items() if end - span < block + BLOCK]
+        start = max(block, min(end - want[n] for n in names))
+        with open(scratch, "w") as out:
+            write_history(out, hosts, names, start, min(block + BLOCK, end), args.step)
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", scratch, args.data],
+                       check=True, stdout=subprocess.DEVNULL)
+    os.remove(scratch)
+    for name, span in sorted(want.items(), key=lambda kv: -kv[1]):
+        known = name in RECORDED or re.sub(r"_(bucket|count|sum)$", "", name) in doc_families()
+        print(f"history: {name} {span / 3600:.1f}h at {args.step}s" + ("" if known else " (not modelled: none)"))
+    print(f"backfill: {time.time() - began:.0f}s")
+
+
+def write_history(out, hosts, names, start, end, step):
     families = doc_families()
-    out = sys.stdout
-    names = args.name
-    step = args.step
-    start = args.start - args.start % step
-    times = range(start, args.end, step)
+    times = range(start + -start % step, end, step)
     for name in names:
         if name in RECORDED:
             out.write(f"# TYPE {name} gauge\n")
-            for h in range(args.hosts):
-                host = Host(h, args.vhosts, args.origin, args.break_at)
+            for host in hosts:
+                instance = host_name(host.h)
                 for t in times:
                     for labels, v in RECORDED[name](host, t):
-                        out.write(f"{name}{label_text(labels, host_name(h))} {number(v)} {t}\n")
+                        out.write(f"{name}{label_text(labels, instance)} {number(v)} {t}\n")
             continue
         base = re.sub(r"_(bucket|count|sum)$", "", name)
         if base not in families:
-            print(f"fleet_gen: no history for {name} (not modelled)", file=sys.stderr)
             continue
-        kind = families[base][0]
-        out.write(f"# TYPE {base} {kind}\n" if base == name else "")
-        for h in range(args.hosts):
-            host = Host(h, args.vhosts, args.origin, args.break_at)
+        out.write(f"# TYPE {base} {families[base][0]}\n" if base == name else "")
+        for host in hosts:
             for labels, model in host.families.get(name, []):
-                prefix = f"{name}{label_text(labels, host_name(h))} "
+                prefix = f"{name}{label_text(labels, host_name(host.h))} "
                 out.write("".join(f"{prefix}{number(v)} {t}\n"
                                   for t in times if (v := model.at(t)) is not None))
     out.write("# EOF\n")
@@ -516,24 +544,159 @@ def sd(args):
     json.dump([{"targets": [host_name(h) for h in range(args.hosts)]}], sys.stdout)
 
 
+def query(base, expr):
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=120) as reply:
+        body = json.load(reply)
+    if body["status"] != "success":
+        sys.exit(f"query {expr}: {body}")
+    return body["data"]["result"]
+
+
+def value(sample):
+    return float(sample["value"][1])
+
+
+def names_used(paths):
+    """Metric names (families, `_bucket` folded) the rule file and dashboards read."""
+    used = set()
+    for path in paths:
+        for name in re.findall(r"\b((?:gateway|process)_\w+)", open(path, encoding="utf-8").read()):
+            used.add(re.sub(r"_(bucket|count|sum)$", "", name))
+    return used
+
+
+def report(args):
+    """Rule group cost, missed iterations, head series, alerts against `expect`, and what one
+    host costs, from the bench's Prometheus after the run; JSON to --json, a table to stdout."""
+    base, window = args.prometheus, f"{args.window}s"
+    groups = {}
+    for name, expr in (
+        ("avg", f"avg_over_time(prometheus_rule_group_last_duration_seconds[{window}])"),
+        ("max", f"max_over_time(prometheus_rule_group_last_duration_seconds[{window}])"),
+        ("interval", "prometheus_rule_group_interval_seconds"),
+        ("rules", "prometheus_rule_group_rules"),
+        ("missed", "prometheus_rule_group_iterations_missed_total"),
+        ("iterations", "prometheus_rule_group_iterations_total"),
+    ):
+        for s in query(base, expr):
+            group = s["metric"]["rule_group"].split(";")[-1]
+            groups.setdefault(group, {})[name] = value(s)
+    failures = sum(value(s) for s in query(base, "prometheus_rule_evaluation_failures_total"))
+    head = value(query(base, "prometheus_tsdb_head_series")[0])
+    cpu = query(base, f'rate(process_cpu_seconds_total{{job="prometheus"}}[{window}])')
+    rss = query(base, 'process_resident_memory_bytes{job="prometheus"}')
+    scrape = query(base, f'avg(avg_over_time(scrape_duration_seconds{{job="gateway"}}[{window}]))')
+    up = query(base, 'count(up{job="gateway"} == 1)')
+
+    with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=60) as reply:
+        alerts = json.load(reply)["data"]["alerts"]
+    expected = json.load(open(args.expect))
+    seen = {}
+    for a in alerts:
+        seen.setdefault(a["labels"]["alertname"], []).append(a)
+    rows, matched = [], set()
+    for e in expected:
+        hits = [a for a in seen.get(e["alertname"], [])
+                if all(a["labels"].get(k) == v for k, v in e["labels"].items())]
+        state = "firing" if any(a["state"] == "firing" for a in hits) else (
+            "pending" if hits else "MISSING")
+        matched.update(id(a) for a in hits)
+        rows.append(dict(e, state=state))
+    unexpected = [{"alertname": a["labels"]["alertname"], "state": a["state"],
+                   "labels": {k: v for k, v in a["labels"].items() if k in ("instance", "vhost", "upstream", "pool", "target")}}
+                  for a in alerts if id(a) not in matched]
+
+    # What one healthy host costs: its series per family, those the shipped rules and
+    # dashboards read, and the label that multiplies each family most.
+    healthy = host_name(1)
+    series = query(base, f'count by (__name__) ({{job="gateway", instance="{healthy}"}})')
+    per_family = {}
+    for s in series:
+        per_family[re.sub(r"_(bucket|count|sum)$", "", s["metric"]["__name__"])] = (
+            per_family.get(re.sub(r"_(bucket|count|sum)$", "", s["metric"]["__name__"]), 0) + int(value(s)))
+    used = names_used([args.rules] + args.dashboards)
+    multipliers = {}
+    for family, count in sorted(per_family.items(), key=lambda kv: -kv[1])[:6]:
+        labels = query(base, f'{{__name__=~"{family}(_bucket)?", instance="{healthy}"}}')
+        distinct = {}
+        for s in labels:
+            for k, v in s["metric"].items():
+                if k not in ("__name__", "job", "instance"):
+                    distinct.setdefault(k, set()).add(v)
+        multipliers[family] = {"series": count, "labels": {k: len(v) for k, v in sorted(distinct.items(), key=lambda kv: -len(kv[1]))}}
+    recorded = query(base, f'count by (__name__) ({{__name__=~".+:.+", instance="{healthy}"}})')
+    result = {
+        "hosts": args.hosts, "vhosts": args.vhosts, "head_series": head, "groups": groups,
+        "rule_evaluation_failures": failures,
+        "prometheus_cpu_cores": value(cpu[0]) if cpu else None,
+        "prometheus_rss_bytes": value(rss[0]) if rss else None,
+        "scrape_seconds_avg": value(scrape[0]) if scrape else None,
+        "targets_up": value(up[0]) if up else 0,
+        "expected_alerts": rows, "unexpected_alerts": unexpected,
+        "per_host": {"series": sum(per_family.values()),
+                     "read_by_rules_and_dashboards": sum(c for f, c in per_family.items() if f in used),
+                     "recorded": {s["metric"]["__name__"]: int(value(s)) for s in recorded},
+                     "largest_families": multipliers},
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+    }
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=1)
+
+    print(f"{args.hosts} hosts x {args.vhosts} vhosts: {head:,.0f} head series, {result['targets_up']:.0f} targets up,"
+          f" scrape {result['scrape_seconds_avg'] or 0:.3f}s avg; load {' '.join(result['loadavg'])}")
+    if cpu and rss:
+        print(f"prometheus: {value(cpu[0]):.2f} cores, RSS {value(rss[0]) / 2**30:.2f} GiB")
+    print(f"{'group':34} {'rules':>5} {'interval':>8} {'avg s':>8} {'max s':>8} {'iterations':>10} {'missed':>6}")
+    total = 0.0
+    for group, g in sorted(groups.items()):
+        total += g.get("avg", 0) * 15 / g.get("interval", 15)
+        print(f"{group:34} {g.get('rules', 0):5.0f} {g.get('interval', 0):7.0f}s {g.get('avg', 0):8.3f}"
+              f" {g.get('max', 0):8.3f} {g.get('iterations', 0):10.0f} {g.get('missed', 0):6.0f}")
+    print(f"{'all groups, seconds per 15s round':34} {'':5} {'':8} {total:8.3f}")
+    print(f"rule evaluation failures: {failures:.0f}")
+    print("expected alerts (broken hosts):")
+    for r in rows:
+        where = ", ".join(f"{k}={v}" for k, v in r["labels"].items())
+        print(f"  {r['state']:8} {r['alertname']:36} {where}  [{r['scenario']}]")
+    print(f"unexpected alerts: {len(unexpected)}")
+    for u in unexpected[:20]:
+        print(f"  {u['state']:8} {u['alertname']:36} {u['labels']}")
+    ph = result["per_host"]
+    print(f"one healthy host ({healthy}): {ph['series']} series, {ph['read_by_rules_and_dashboards']} in families"
+          f" the rules and dashboards read, {sum(ph['recorded'].values())} recorded")
+    for family, m in multipliers.items():
+        print(f"  {family:48} {m['series']:5}  " + " x ".join(f"{k} {n}" for k, n in m["labels"].items()))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for cmd in ("serve", "sd", "expect", "history"):
+    for cmd in ("serve", "sd", "expect", "backfill"):
         s = sub.add_parser(cmd)
         s.add_argument("--hosts", type=int, default=400)
         s.add_argument("--vhosts", type=int, default=40)
         s.add_argument("--origin", type=int, default=0, help="Unix time the counters start from")
         s.add_argument("--break-at", type=int, default=0, help="Unix time the live scenarios start")
     sub.choices["serve"].add_argument("--port", type=int, default=9150)
-    h = sub.choices["history"]
-    h.add_argument("--start", type=int, required=True)
-    h.add_argument("--end", type=int, required=True)
-    h.add_argument("--step", type=int, default=60)
-    h.add_argument("--name", action="append", required=True)
+    b = sub.choices["backfill"]
+    b.add_argument("--rules", required=True)
+    b.add_argument("--data", required=True, help="the TSDB directory Prometheus will serve")
+    b.add_argument("--step", type=int, default=60)
+    b.add_argument("--max-span", type=int, default=3 * 86400)
     sub.add_parser("needs").add_argument("rules")
+    r = sub.add_parser("report")
+    r.add_argument("--prometheus", required=True, help="base URL")
+    r.add_argument("--hosts", type=int, default=400)
+    r.add_argument("--vhosts", type=int, default=40)
+    r.add_argument("--window", type=int, default=300, help="seconds to average over")
+    r.add_argument("--rules", required=True)
+    r.add_argument("--dashboards", nargs="*", default=[])
+    r.add_argument("--expect", required=True)
+    r.add_argument("--json", required=True)
     args = p.parse_args()
-    {"serve": serve, "sd": sd, "expect": expect, "history": history, "needs": needs}[args.cmd](args)
+    {"serve": serve, "sd": sd, "expect": expect, "backfill": backfill, "needs": needs,
+     "report": report}[args.cmd](args)
 
 
 if __name__ == "__main__":
