@@ -11,7 +11,7 @@ alerts have work; `expect` prints the alerts they should raise.
 Counters follow a piecewise-constant rate from a fixed origin, so the live series (`serve`) and
 the backfilled history (`backfill`: OpenMetrics through `promtool tsdb create-blocks-from
 openmetrics`) are one continuous series. Recorded series a rule reads over a long window or
-with an offset are backfilled as the rule would have recorded them (RECORDED), because raw
+with an offset are backfilled as the rule would have recorded them (Recorded), because raw
 history of every family is far too big to write.
 
   fleet_gen.py serve   --hosts N --vhosts V --port P --origin T --break-at T
@@ -113,13 +113,38 @@ class Counter:
         self.segments = segments
 
     def at(self, t):
+        return int(self.exact(t))
+
+    def exact(self, t):
+        """Events by time t, not rounded down: what a rate over recorded sums sees."""
         total, (start, rate) = 0.0, self.segments[0]
         for nxt_start, nxt_rate in self.segments[1:]:
             if t < nxt_start:
                 break
             total += rate * (nxt_start - start)
             start, rate = nxt_start, nxt_rate
-        return int(total + rate * max(0.0, t - start))
+        return total + rate * max(0.0, t - start)
+
+    def rate(self, t, window=300):
+        return (self.exact(t) - self.exact(t - window)) / window
+
+    def rising(self, t0, t1):
+        """Whether any event may fall in (t0, t1]."""
+        ends = [s for s, _ in self.segments[1:]] + [float("inf")]
+        return any(r > 0 and start < t1 and end > t0 for (start, r), end in zip(self.segments, ends))
+
+    @staticmethod
+    def total(counters):
+        """One counter counting the events of all of `counters`."""
+        starts = sorted({start for c in counters for start, _ in c.segments})
+        def rate_at(c, t):
+            current = 0.0
+            for start, r in c.segments:
+                if start > t:
+                    break
+                current = r
+            return current
+        return Counter(*[(t, sum(rate_at(c, t) for c in counters)) for t in starts])
 
 
 class Gauge:
@@ -419,29 +444,57 @@ def serve(args):
 
 # Recorded series the shipped rules read over a long window or with an offset, as the rule
 # records them, from the model: name -> (labels, value) of each series of a host at time t.
-def recorded_failing5m(host, t):
-    failing = {}
-    for labels, model in host.families.get("gateway_upstream_errors_total", []):
-        rising = model.at(t) > model.at(t - 300)
-        failing[labels["vhost"]] = failing.get(labels["vhost"], False) or rising
-    return [({"vhost": v}, 1 if f else 0) for v, f in failing.items()]
+class Recorded:
+    """Recorded series the rules read over a long window or with an offset, as the rules
+    record them, from the model: name -> series of (labels, value at t, None when absent).
+    Sums are summed once, as counters, so a day of 15-second samples stays quick."""
+
+    def __init__(self, hosts):
+        self.series = {}
+        by_vhost, errors, lines = {}, {}, {}
+        for host in hosts:
+            instance = {"job": "gateway", "instance": host_name(host.h)}
+            for labels, c in host.families.get("gateway_http_responses_total", []):
+                key = (labels["vhost"], labels["status"].startswith("5"))
+                by_vhost.setdefault(key, []).append(c)
+            for labels, c in host.families.get("gateway_upstream_errors_total", []):
+                errors.setdefault((instance["instance"], labels["vhost"]), []).append(c)
+            for labels, c in host.families.get("gateway_log_lines_read_total", []):
+                lines[(instance["instance"], labels["log"])] = [c]
+            for labels, c in host.families.get("gateway_log_lines_unrecognised_total", []):
+                lines[(instance["instance"], labels["log"])].append(c)
+        total = {v: Counter.total(by_vhost.get((v, False), []) + by_vhost.get((v, True), []))
+                 for v, _ in by_vhost}
+        errors5xx = {v: Counter.total(cs) for (v, is5xx), cs in by_vhost.items() if is5xx}
+        job = Counter.total(list(total.values()))
+        self.add("job_vhost:gateway_http_responses:rate5m",
+                 [({"job": "gateway", "vhost": v}, c.rate) for v, c in total.items()])
+        self.add("job_vhost:gateway_http_responses_5xx:rate5m",
+                 [({"job": "gateway", "vhost": v}, sparse(c.rate)) for v, c in errors5xx.items()])
+        self.add("job:gateway_http_responses:rate5m", [({"job": "gateway"}, job.rate)])
+        self.add("instance_vhost:gateway_upstream_errors:failing5m",
+                 [({"job": "gateway", "instance": i, "vhost": v}, failing(Counter.total(cs)))
+                  for (i, v), cs in errors.items()])
+        self.add("instance_log:gateway_log_lines_unrecognised:ratio_rate15m",
+                 [({"job": "gateway", "instance": i, "log": log}, unrecognised(read, bad))
+                  for (i, log), (read, bad) in lines.items()])
+
+    def add(self, name, series):
+        self.series[name] = series
 
 
-def recorded_unrecognised(host, t):
-    out = []
-    for log in LOGS:
-        def rate(name):
-            model = next(m for l, m in host.families[name] if l["log"] == log)
-            return (model.at(t) - model.at(t - 900)) / 900
-        if rate("gateway_log_lines_read_total") > 0:
-            out.append(({"log": log}, rate("gateway_log_lines_unrecognised_total") / rate("gateway_log_lines_read_total")))
-    return out
+def sparse(rate):
+    return lambda t: rate(t) or None
 
 
-RECORDED = {
-    "instance_vhost:gateway_upstream_errors:failing5m": recorded_failing5m,
-    "instance_log:gateway_log_lines_unrecognised:ratio_rate15m": recorded_unrecognised,
-}
+def failing(errors):
+    """1 while rising over 5 minutes, 0 for an hour after, else absent."""
+    return lambda t: 1 if errors.rising(t - 300, t) else (0 if errors.rising(t - 3900, t) else None)
+
+
+def unrecognised(read, bad):
+    return lambda t: bad.rate(t, 900) / read.rate(t, 900) if read.rate(t, 900) > 0 else None
+
 
 DURATION = re.compile(r"(\d+)([smhdw])")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
@@ -487,35 +540,38 @@ def backfill(args):
     first -= first % BLOCK
     scratch = os.path.join(os.path.dirname(os.path.abspath(args.data)), "history.om")
     hosts = [Host(h, args.vhosts, args.origin, args.break_at) for h in range(args.hosts)]
+    recorded = Recorded(hosts)
     for block in range(first, end, BLOCK):
         names = [n for n, span in want.items() if end - span < block + BLOCK]
         start = max(block, min(end - want[n] for n in names))
         with open(scratch, "w") as out:
-            write_history(out, hosts, names, start, min(block + BLOCK, end), args.step)
+            write_history(out, hosts, recorded, names, start, min(block + BLOCK, end),
+                          args.step, args.recorded_step)
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", scratch, args.data],
                        check=True, stdout=subprocess.DEVNULL)
     os.remove(scratch)
     for name, span in sorted(want.items(), key=lambda kv: -kv[1]):
-        known = name in RECORDED or re.sub(r"_(bucket|count|sum)$", "", name) in doc_families()
-        print(f"history: {name} {span / 3600:.1f}h at {args.step}s" + ("" if known else " (not modelled: none)"))
+        step = args.recorded_step if name in recorded.series else args.step
+        known = name in recorded.series or re.sub(r"_(bucket|count|sum)$", "", name) in doc_families()
+        print(f"history: {name} {span / 3600:.1f}h at {step}s" + ("" if known else " (not modelled: none)"))
     print(f"backfill: {time.time() - began:.0f}s")
 
 
-def write_history(out, hosts, names, start, end, step):
+def write_history(out, hosts, recorded, names, start, end, step, recorded_step):
     families = doc_families()
-    times = range(start + -start % step, end, step)
     for name in names:
-        if name in RECORDED:
+        if name in recorded.series:
             out.write(f"# TYPE {name} gauge\n")
-            for host in hosts:
-                instance = host_name(host.h)
-                for t in times:
-                    for labels, v in RECORDED[name](host, t):
-                        out.write(f"{name}{label_text(labels, instance)} {number(v)} {t}\n")
+            times = range(start + -start % recorded_step, end, recorded_step)
+            for labels, value in recorded.series[name]:
+                prefix = f"{name}{label_text(labels, None)} "
+                out.write("".join(f"{prefix}{number(v)} {t}\n"
+                                  for t in times if (v := value(t)) is not None))
             continue
         base = re.sub(r"_(bucket|count|sum)$", "", name)
         if base not in families:
             continue
+        times = range(start + -start % step, end, step)
         out.write(f"# TYPE {base} {families[base][0]}\n" if base == name else "")
         for host in hosts:
             for labels, model in host.families.get(name, []):
@@ -591,6 +647,9 @@ def report(args):
 
     with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=60) as reply:
         alerts = json.load(reply)["data"]["alerts"]
+    with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=60) as reply:
+        slowest = sorted(((r.get("evaluationTime", 0), g["name"], r["name"])
+                          for g in json.load(reply)["data"]["groups"] for r in g["rules"]), reverse=True)[:8]
     expected = json.load(open(args.expect))
     seen = {}
     for a in alerts:
@@ -638,6 +697,7 @@ def report(args):
                      "read_by_rules_and_dashboards": sum(c for f, c in per_family.items() if f in used),
                      "recorded": {s["metric"]["__name__"]: int(value(s)) for s in recorded},
                      "largest_families": multipliers},
+        "slowest_rules": [{"seconds": t, "group": g, "rule": r} for t, g, r in slowest],
         "loadavg": open("/proc/loadavg").read().split()[:3],
     }
     with open(args.json, "w") as f:
@@ -654,7 +714,9 @@ def report(args):
         print(f"{group:34} {g.get('rules', 0):5.0f} {g.get('interval', 0):7.0f}s {g.get('avg', 0):8.3f}"
               f" {g.get('max', 0):8.3f} {g.get('iterations', 0):10.0f} {g.get('missed', 0):6.0f}")
     print(f"{'all groups, seconds per 15s round':34} {'':5} {'':8} {total:8.3f}")
-    print(f"rule evaluation failures: {failures:.0f}")
+    print(f"rule evaluation failures: {failures:.0f}; slowest rules (last evaluation):")
+    for t, g, r in slowest:
+        print(f"  {t:8.3f}s  {g.split('.')[-1]:16} {r}")
     print("expected alerts (broken hosts):")
     for r in rows:
         where = ", ".join(f"{k}={v}" for k, v in r["labels"].items())
@@ -682,7 +744,9 @@ def main():
     b = sub.choices["backfill"]
     b.add_argument("--rules", required=True)
     b.add_argument("--data", required=True, help="the TSDB directory Prometheus will serve")
-    b.add_argument("--step", type=int, default=60)
+    b.add_argument("--step", type=int, default=60, help="seconds between raw samples")
+    b.add_argument("--recorded-step", type=int, default=15,
+                   help="seconds between recorded samples (the rules' interval)")
     b.add_argument("--max-span", type=int, default=3 * 86400)
     sub.add_parser("needs").add_argument("rules")
     r = sub.add_parser("report")
