@@ -669,11 +669,11 @@ def report(args):
     # What one healthy host costs: its series per family, those the shipped rules and
     # dashboards read, and the label that multiplies each family most.
     healthy = host_name(1)
-    series = query(base, f'count by (__name__) ({{job="gateway", instance="{healthy}"}})')
+    series = query(base, f'count by (__name__) ({{__name__!~".+:.+", job="gateway", instance="{healthy}"}})')
     per_family = {}
     for s in series:
-        per_family[re.sub(r"_(bucket|count|sum)$", "", s["metric"]["__name__"])] = (
-            per_family.get(re.sub(r"_(bucket|count|sum)$", "", s["metric"]["__name__"]), 0) + int(value(s)))
+        family = re.sub(r"_(bucket|count|sum)$", "", s["metric"]["__name__"])
+        per_family[family] = per_family.get(family, 0) + int(value(s))
     used = names_used([args.rules] + args.dashboards)
     multipliers = {}
     for family, count in sorted(per_family.items(), key=lambda kv: -kv[1])[:6]:
