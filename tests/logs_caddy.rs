@@ -167,7 +167,11 @@ http://127.0.0.1:{port} {{
     );
     let failed = statuses.iter().filter(|s| s.1 >= 500).count() as f64 + 1.0;
     assert_eq!(
-        sum(&metrics, "gateway_upstream_errors_total", &[("log", "caddy")]),
+        sum(
+            &metrics,
+            "gateway_upstream_errors_total",
+            &[("log", "caddy")]
+        ),
         failed,
         "{ctx}"
     );
@@ -180,12 +184,21 @@ http://127.0.0.1:{port} {{
         )
     };
     assert_eq!(
-        (responses("502"), responses("503"), responses("504"), responses("200")),
+        (
+            responses("502"),
+            responses("503"),
+            responses("504"),
+            responses("200")
+        ),
         (9.0, 1.0, 1.0, 1.0),
         "{ctx}"
     );
     assert_eq!(
-        sum(&metrics, "gateway_log_lines_unrecognised_total", &[("log", "caddy")]),
+        sum(
+            &metrics,
+            "gateway_log_lines_unrecognised_total",
+            &[("log", "caddy")]
+        ),
         0.0,
         "{ctx}"
     );
