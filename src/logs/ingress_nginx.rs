@@ -45,7 +45,7 @@ impl IngressNginx {
 fn split_lists(tail: &[u8]) -> Option<[&[u8]; LISTS]> {
     let spaces = memchr::memchr_iter(b' ', tail).count();
     // `spaces + 1` words: the lists' words and the request id.
-    if spaces == 0 || spaces % LISTS != 0 {
+    if spaces == 0 || !spaces.is_multiple_of(LISTS) {
         return None;
     }
     let per_list = spaces / LISTS;
@@ -53,7 +53,7 @@ fn split_lists(tail: &[u8]) -> Option<[&[u8]; LISTS]> {
     let mut start = 0;
     let mut list = 0;
     for (n, at) in memchr::memchr_iter(b' ', tail).enumerate() {
-        if (n + 1) % per_list == 0 {
+        if (n + 1).is_multiple_of(per_list) {
             lists[list] = &tail[start..at];
             list += 1;
             start = at + 1;
