@@ -1,12 +1,18 @@
 //! Envoy and Traefik (no binaries here) from the lines their docs specify, through the
-//! exporter's `--one-shot`: the config names, the causes, the responses and tries; and the
-//! cardinality caps holding for each of the four gateway formats.
+//! exporter's `--one-shot`: the config names, the causes, the responses and tries; the
+//! cardinality caps holding for each of the four gateway formats; and no mangled line of
+//! theirs panicking a parser.
 
 mod common;
 #[path = "common/servers.rs"]
 mod servers;
 
 use common::*;
+use gateway_exporter::logs::cause::{Cause, Event};
+use gateway_exporter::logs::ingress_nginx::IngressNginx;
+use gateway_exporter::logs::sink::{Access, Sink};
+use gateway_exporter::logs::{caddy, envoy, traefik};
+use proptest::prelude::*;
 use servers::one_shot;
 
 fn envoy(code: u16, flags: &str, authority: &str, host: &str) -> String {
@@ -237,5 +243,61 @@ fn caps_hold_for_every_gateway_format() {
             sum(&metrics, "gateway_http_responses_total", &[("log", format)])
         };
         assert_eq!(counted, N as f64, "{format}\n{metrics}");
+    }
+}
+
+/// Counts what a parser emitted, touching every byte it handed out.
+#[derive(Default)]
+struct Touch(usize);
+
+impl Sink for Touch {
+    fn error(&mut self, _: Cause, vhost: &[u8], upstream: &[u8]) {
+        self.0 += 1 + vhost.len() + upstream.len();
+    }
+    fn event(&mut self, _: Event) {
+        self.0 += 1;
+    }
+    fn access(&mut self, a: &Access<'_>) {
+        self.0 += a.vhost.len() + a.upstream_addr.len() + a.upstream_status.len();
+    }
+}
+
+/// Real lines of the four formats with random bytes spliced in and cut anywhere.
+fn mangled() -> impl Strategy<Value = Vec<u8>> {
+    let seeds = vec![
+        "10.0.0.1 - - [22/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 4 \"-\" \"curl\" 63 0.004 [default-web-80] [] 127.0.0.1:40009, 127.0.0.1:35617 : 10.0.0.9:80 0, 4 : 2 0.001, 0.003 : 0.1 502, 200 : 200 52975f01".to_string(),
+        r#"{"level":"error","ts":1.2,"logger":"http.log.error.log0","msg":"read tcp 127.0.0.1:49850->127.0.0.1:18102: read: connection reset by peer","request":{"host":"a:1","headers":{"User-Agent":["c"]}},"status":502,"err_trace":"reverseproxy.statusError (reverseproxy.go:1272)"}"#.to_string(),
+        r#"{"level":"error","logger":"http.log.access.log0","msg":"handled request","request":{"host":"a","headers":{"User-Agent":["gateway-exporter/1"]}},"status":502}"#.to_string(),
+        "[2026-11-22T10:00:00.310Z] \"GET /p HTTP/1.1\" 503 UF,URX upstream_reset_before_response_started{connection_failure} - \"TLS_error\" 0 91 30 12 \"-\" \"curl\" \"7d1c\" \"p:9080\" \"10.0.0.9:9080\" outbound|9080||p".to_string(),
+        envoy(503, "UH", "shop.test", "-"),
+        r#"{":authority":"gw","response_code":504,"response_flags":"UT","upstream_host":null,"x-envoy-upstream-service-time":"7"}"#.to_string(),
+        traefik_json(504, 15, "shop@docker", "http://10.0.0.5:80"),
+        traefik_clf(503, 19, "shop@docker", "-"),
+    ];
+    (
+        prop::sample::select(seeds),
+        any::<usize>(),
+        prop::collection::vec(any::<u8>(), 0..24),
+        any::<usize>(),
+    )
+        .prop_map(|(seed, at, junk, cut)| {
+            let mut v = seed.into_bytes();
+            let at = at % (v.len() + 1);
+            v.splice(at..at, junk);
+            v.truncate(cut % (v.len() + 1));
+            v
+        })
+}
+
+proptest! {
+    #[test]
+    fn no_mangled_gateway_line_panics(line in mangled()) {
+        let ingress = IngressNginx::new();
+        let mut sink = Touch::default();
+        ingress.parse(&line, &mut sink);
+        caddy::parse(&line, &mut sink);
+        envoy::parse(&line, &mut sink);
+        traefik::parse(&line, &mut sink);
+        prop_assert!(sink.0 < 4 * 2 * line.len() + 64);
     }
 }
