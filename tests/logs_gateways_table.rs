@@ -170,7 +170,8 @@ fn caps_hold_for_every_gateway_format() {
     const CAP: usize = 5;
     let dir = tempdir();
     let d = dir.path();
-    let formats: [(&str, fn(usize) -> String); 4] = [
+    type Writer = fn(usize) -> String;
+    let formats: [(&str, Writer); 4] = [
         ("ingress_nginx", |i| {
             format!(
                 "10.0.0.1 - - [22/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 502 150 \"-\" \"curl\" 77 0.01 [ns-svc{i}-80] [] 10.1.0.{i}:80 0 0.001 502 id{i}\n"
