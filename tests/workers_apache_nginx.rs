@@ -78,11 +78,7 @@ fn apache_mod_status_and_its_backlog_when_full() {
     assert_eq!(sample_value(&text, "gateway_worker_up", &web), Some(1.0));
     assert_absent(&text, "gateway_worker_down_info", &web);
     assert_eq!(
-        sample_value(
-            &text,
-            "gateway_workers",
-            &[("pool", "web"), ("state", "active")]
-        ),
+        sample_value(&text, "gateway_workers", &[("pool", "web"), ("state", "active")]),
         Some(4.0),
         "active = the limit"
     );
