@@ -18,10 +18,13 @@ pub enum Cause {
     Dns,
     RateLimited,
     QueueTimeout,
+    /// The proxy's own circuit breaker refused the request (Envoy `UO`): the upstream's
+    /// connection or pending-request limit is full.
+    CircuitOpen,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 15] = [
+    pub const ALL: [Cause; 16] = [
         Cause::ConnectRefused,
         Cause::ConnectTimeout,
         Cause::SocketMissing,
@@ -37,6 +40,7 @@ impl Cause {
         Cause::Dns,
         Cause::RateLimited,
         Cause::QueueTimeout,
+        Cause::CircuitOpen,
     ];
 
     /// The label value (docs/metrics.md, "Logs").
@@ -57,6 +61,7 @@ impl Cause {
             Cause::Dns => "dns",
             Cause::RateLimited => "rate_limited",
             Cause::QueueTimeout => "queue_timeout",
+            Cause::CircuitOpen => "circuit_open",
         }
     }
 

@@ -16,13 +16,25 @@ pub enum LogFormat {
     ApacheError,
     Haproxy,
     Phpfpm,
+    IngressNginx,
+    Caddy,
+    Envoy,
+    Traefik,
 }
 
 impl LogFormat {
     /// Whether the format reports server lifecycle events (reloads, restarts, ...): an
     /// error log does, an access log does not.
     pub fn has_events(self) -> bool {
-        !matches!(self, LogFormat::NginxAccess | LogFormat::NginxAccessJson)
+        !matches!(
+            self,
+            LogFormat::NginxAccess
+                | LogFormat::NginxAccessJson
+                | LogFormat::IngressNginx
+                | LogFormat::Caddy
+                | LogFormat::Envoy
+                | LogFormat::Traefik
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +45,10 @@ impl LogFormat {
             LogFormat::ApacheError => "apache_error",
             LogFormat::Haproxy => "haproxy",
             LogFormat::Phpfpm => "phpfpm",
+            LogFormat::IngressNginx => "ingress_nginx",
+            LogFormat::Caddy => "caddy",
+            LogFormat::Envoy => "envoy",
+            LogFormat::Traefik => "traefik",
         }
     }
 }

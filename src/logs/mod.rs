@@ -1,4 +1,5 @@
-//! Log-derived upstream error counters: follow nginx, Apache, HAProxy and PHP-FPM logs,
+//! Log-derived upstream error counters: follow nginx (ingress-nginx too), Apache, HAProxy,
+//! PHP-FPM, Caddy, Envoy and Traefik logs,
 //! classify each line by cause, count into the families of [`metrics`] (docs/metrics.md,
 //! "Logs").
 //!
@@ -7,11 +8,14 @@
 //! ([`interner`]), [`checkpoint`] saves where each file stopped.
 
 pub mod apache_error;
+pub mod caddy;
 pub mod cause;
 mod checkpoint;
 pub mod config;
 pub mod detect;
+pub mod envoy;
 pub mod haproxy;
+pub mod ingress_nginx;
 mod interner;
 mod labeler;
 pub mod metrics;
@@ -20,6 +24,7 @@ pub mod nginx_error;
 pub mod phpfpm;
 pub mod sink;
 pub mod tail;
+pub mod traefik;
 
 pub use config::{LogConfig, LogFormat, LogSettings};
 pub use detect::detect;
@@ -44,6 +49,10 @@ pub enum Parser {
     Apache(apache_error::ApacheError),
     Haproxy(haproxy::Haproxy),
     Phpfpm,
+    IngressNginx(ingress_nginx::IngressNginx),
+    Caddy,
+    Envoy,
+    Traefik,
 }
 
 impl Parser {
@@ -65,6 +74,10 @@ impl Parser {
             LogFormat::ApacheError => Parser::Apache(Default::default()),
             LogFormat::Haproxy => Parser::Haproxy(Default::default()),
             LogFormat::Phpfpm => Parser::Phpfpm,
+            LogFormat::IngressNginx => Parser::IngressNginx(ingress_nginx::IngressNginx::new()),
+            LogFormat::Caddy => Parser::Caddy,
+            LogFormat::Envoy => Parser::Envoy,
+            LogFormat::Traefik => Parser::Traefik,
         })
     }
 
@@ -76,6 +89,10 @@ impl Parser {
             Parser::Apache(p) => p.parse(line, sink),
             Parser::Haproxy(p) => p.parse(line, sink),
             Parser::Phpfpm => phpfpm::parse(line, sink),
+            Parser::IngressNginx(p) => p.parse(line, sink),
+            Parser::Caddy => caddy::parse(line, sink),
+            Parser::Envoy => envoy::parse(line, sink),
+            Parser::Traefik => traefik::parse(line, sink),
         }
     }
 }
