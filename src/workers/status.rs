@@ -88,7 +88,7 @@ pub fn parse_apache(body: &[u8]) -> Result<PoolStatus, String> {
     let ours = busy.min(1);
     Ok(PoolStatus {
         active: Some(busy - ours),
-        idle: Some(idle + ours),
+        idle: Some(idle.saturating_add(ours)),
         ..Default::default()
     })
 }
@@ -243,6 +243,13 @@ mod tests {
         assert_eq!((s.active, s.idle), (Some(2), Some(48)));
         assert!(parse_apache(b"<html><body>Apache Status</body></html>").is_err());
         assert!(parse_apache(b"BusyWorkers: x\nIdleWorkers: 1\n").is_err());
+    }
+
+    #[test]
+    fn apache_counters_at_u64_max_saturate() {
+        let page = format!("BusyWorkers: 1\nIdleWorkers: {}\n", u64::MAX);
+        let s = parse_apache(page.as_bytes()).unwrap();
+        assert_eq!((s.active, s.idle), (Some(0), Some(u64::MAX)));
     }
 
     #[test]
