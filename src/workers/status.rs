@@ -129,7 +129,7 @@ pub fn parse_nginx(body: &[u8]) -> Result<PoolStatus, String> {
         return Err(bad());
     };
     Ok(PoolStatus {
-        active: Some((reading + writing).saturating_sub(1)),
+        active: Some(reading.saturating_add(writing).saturating_sub(1)),
         idle: Some(waiting),
         limit_reached: Some(accepts.saturating_sub(handled)),
         ..Default::default()
@@ -268,6 +268,16 @@ mod tests {
         ] {
             assert!(parse_nginx(bad.as_bytes()).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn nginx_counters_at_u64_max_saturate() {
+        let max = u64::MAX;
+        let page = format!(
+            "Active connections: 1\nserver accepts handled requests\n 1 {max} 1\nReading: {max} Writing: 1 Waiting: 0\n"
+        );
+        let s = parse_nginx(page.as_bytes()).unwrap();
+        assert_eq!((s.active, s.limit_reached), (Some(max - 1), Some(0)));
     }
 
     #[test]
