@@ -136,6 +136,8 @@ impl WorkerMetrics {
     }
 }
 
+/// Set a gauge to `value`, or drop its series while the value is unknown. A figure past
+/// `i64::MAX` (a status page's counter near `u64::MAX`) saturates: a gauge is never negative.
 pub fn set_opt<L: Clone + std::hash::Hash + Eq>(
     family: &Family<L, Gauge>,
     labels: &L,
@@ -143,7 +145,9 @@ pub fn set_opt<L: Clone + std::hash::Hash + Eq>(
 ) {
     match value {
         Some(v) => {
-            family.get_or_create(labels).set(v as i64);
+            family
+                .get_or_create(labels)
+                .set(i64::try_from(v).unwrap_or(i64::MAX));
         }
         None => {
             family.remove(labels);
@@ -161,5 +165,25 @@ pub fn mirror(family: &Family<PoolLabels, Counter>, labels: &PoolLabels, value: 
         None => {
             family.remove(labels);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_figures_saturate_instead_of_turning_negative() {
+        let family = Family::<PoolLabels, Gauge>::default();
+        let labels = PoolLabels {
+            pool: "www".into(),
+            kind: "php_fpm".into(),
+        };
+        for (value, want) in [(u64::MAX, i64::MAX), (1 << 63, i64::MAX), (7, 7)] {
+            set_opt(&family, &labels, Some(value));
+            assert_eq!(family.get_or_create(&labels).get(), want, "{value}");
+        }
+        set_opt(&family, &labels, None);
+        assert!(family.get(&labels).is_none());
     }
 }
