@@ -196,7 +196,8 @@ proptest! {
         year in 1950..2100i64, month in 1..=12i64, day in 1..=28i64,
         hour in 0..24i64, minute in 0..60i64, second in 0..60i64, generalized in any::<bool>(),
     ) {
-        let (tag, text) = if generalized {
+        // UTCTime holds 1950..=2049 only (RFC 5280).
+        let (tag, text) = if generalized || year >= 2050 {
             (0x18, format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}Z"))
         } else {
             (0x17, format!("{:02}{month:02}{day:02}{hour:02}{minute:02}{second:02}Z", year % 100))
