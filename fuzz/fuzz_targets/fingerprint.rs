@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok())
         .unwrap_or(502);
     let mut headers = HeaderMap::new();
-    let mut consumed = data.len().min(data.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1));
+    let mut consumed = data
+        .len()
+        .min(data.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1));
     for line in lines.by_ref() {
         consumed += line.len() + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);

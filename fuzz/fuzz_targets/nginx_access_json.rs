@@ -14,7 +14,10 @@ static FORMATS: LazyLock<[JsonFormat; 2]> = LazyLock::new(|| {
         upstream_status: Some("us".into()),
         upstream_response_time: Some("urt".into()),
     };
-    [JsonFormat::new(&JsonKeys::default()), JsonFormat::new(&renamed)]
+    [
+        JsonFormat::new(&JsonKeys::default()),
+        JsonFormat::new(&renamed),
+    ]
 });
 
 fuzz_target!(|data: &[u8]| {

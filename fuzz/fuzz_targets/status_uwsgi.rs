@@ -5,6 +5,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(status) = parse_uwsgi(data) {
-        assert_eq!(status.active.zip(status.idle).map(|(a, i)| a + i), status.limit);
+        assert_eq!(
+            status.active.zip(status.idle).map(|(a, i)| a + i),
+            status.limit
+        );
     }
 });
