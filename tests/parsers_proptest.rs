@@ -1,5 +1,5 @@
 //! Property tests for every parser of untrusted bytes besides the log lines (those are in
-//! logs_proptest.rs): status pages, FastCGI, x509, fingerprints, durations, checkpoints,
+//! logs_proptest.rs; here only the upstream times they emit): status pages, FastCGI, x509, fingerprints, durations, checkpoints,
 //! sock_diag replies, the config, host:port, the servers' config files. Each gets random
 //! bytes (no panic, no hang) and generated well-formed input whose answer is known. The
 //! fuzz targets in fuzz/ run the same parsers for minutes (docs/fuzzing.md).
@@ -7,7 +7,11 @@
 use gateway_exporter::base::duration;
 use gateway_exporter::base::net::parse_host_port;
 use gateway_exporter::config::Config;
+use gateway_exporter::logs::cause::{Cause, Event};
 use gateway_exporter::logs::fuzzing::{load_checkpoint, save_checkpoint};
+use gateway_exporter::logs::haproxy::Haproxy;
+use gateway_exporter::logs::nginx_access::AccessFormat;
+use gateway_exporter::logs::sink::{Access, Sink};
 use gateway_exporter::logs::tail::Offset;
 use gateway_exporter::probe::fingerprint::{Vendor, classify};
 use gateway_exporter::probe::x509::not_after;
@@ -86,8 +90,44 @@ fn days_since_epoch(year: i64, month: i64, day: i64) -> i64 {
     days + day - 1
 }
 
+/// The upstream times the log parsers emit.
+#[derive(Default)]
+struct Times(Vec<f64>);
+
+impl Sink for Times {
+    fn error(&mut self, _: Cause, _: &[u8], _: &[u8]) {}
+    fn event(&mut self, _: Event) {}
+    fn access(&mut self, a: &Access<'_>) {
+        self.0.extend(a.upstream_time);
+    }
+}
+
+/// Numbers as a log may hold them, the ones f64 parsing turns infinite included.
+fn time_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "inf", "-inf", "infinity", "NaN", "1e999", "1e308", "-1", "-", "0"
+        ])
+        .prop_map(String::from),
+        (0..100_000u32).prop_map(|n| n.to_string()),
+        any::<f64>().prop_map(|f| f.to_string()),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn log_times_are_finite_seconds(tries in prop::collection::vec(time_token(), 1..4), tr in time_token()) {
+        let mut times = Times::default();
+        let access = AccessFormat::compile("$host $status $upstream_response_time").unwrap();
+        access.parse(format!("a 502 {}", tries.join(", ")).as_bytes(), &mut times);
+        let haproxy = format!("127.0.0.1:1 [22/Nov/2026:00:00:08.048] fe be/s1 0/0/0/{tr}/5 200 0 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"");
+        Haproxy::default().parse(haproxy.as_bytes(), &mut times);
+        for t in times.0 {
+            prop_assert!(t.is_finite() && t >= 0.0, "{t}");
+        }
+    }
 
     #[test]
     fn status_pages_never_panic(body in bytes(400), tcp in any::<bool>()) {
