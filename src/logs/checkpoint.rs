@@ -21,8 +21,9 @@ pub fn checkpoint_name(log: &str) -> String {
 /// One line per file: `dev ino offset path`.
 pub fn load(path: &Path) -> Option<Vec<tail::Offset>> {
     let text = std::fs::read_to_string(path).ok()?;
+    // Split on `\n` alone: `lines()` would also eat a `\r` that ends a file's name.
     let offsets = text
-        .lines()
+        .split('\n')
         .filter_map(|l| {
             let mut f = l.splitn(4, ' ');
             let dev = f.next()?.parse().ok()?;
@@ -72,6 +73,20 @@ mod tests {
             id: (1, 2),
             offset: 3,
             path: PathBuf::from("/a b"),
+        }];
+        save(&p, &offsets).unwrap();
+        assert_eq!(load(&p).unwrap(), offsets);
+    }
+
+    #[test]
+    fn a_name_ending_in_carriage_returns_round_trips() {
+        // Found by fuzz/checkpoint: each save and load lost one `\r`.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.offsets");
+        let offsets = vec![tail::Offset {
+            id: (5, 11),
+            offset: 3,
+            path: PathBuf::from("/var/log/x\r\r"),
         }];
         save(&p, &offsets).unwrap();
         assert_eq!(load(&p).unwrap(), offsets);
