@@ -42,12 +42,14 @@ pub fn load(path: &Path) -> Option<Vec<tail::Offset>> {
 pub fn save(path: &Path, offsets: &[tail::Offset]) -> std::io::Result<()> {
     let mut text = String::new();
     for o in offsets {
+        // Offsets match by device and inode; the name is for people. A newline in it would
+        // start a line of its own (another file's offset), so it is written escaped.
         text.push_str(&format!(
             "{} {} {} {}\n",
             o.id.0,
             o.id.1,
             o.offset,
-            o.path.display()
+            o.path.display().to_string().replace('\n', "\\n")
         ));
     }
     if let Some(dir) = path.parent() {
@@ -76,6 +78,21 @@ mod tests {
         }];
         save(&p, &offsets).unwrap();
         assert_eq!(load(&p).unwrap(), offsets);
+    }
+
+    #[test]
+    fn a_newline_in_a_name_cannot_add_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.offsets");
+        let offsets = vec![tail::Offset {
+            id: (5, 11),
+            offset: 3,
+            path: PathBuf::from("/var/log/a\n5 12 999 /var/log/b"),
+        }];
+        save(&p, &offsets).unwrap();
+        let loaded = load(&p).unwrap();
+        assert_eq!(loaded.len(), 1, "{loaded:?}");
+        assert_eq!((loaded[0].id, loaded[0].offset), ((5, 11), 3));
     }
 
     #[test]
