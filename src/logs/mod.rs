@@ -31,6 +31,13 @@ pub use detect::detect;
 pub use interner::OVERFLOW;
 pub use metrics::LogMetrics;
 
+/// What the fuzz targets (`fuzz/`) and the property tests reach besides the public parsers:
+/// not an API, kept out of the docs.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::checkpoint::{load as load_checkpoint, save as save_checkpoint};
+}
+
 use crate::base::lock::lock;
 use anyhow::{Result, bail};
 use cause::Event;

@@ -77,7 +77,7 @@ pub fn normalise_upstream(v: &[u8]) -> &[u8] {
 }
 
 /// Sum of the numbers of an `$upstream_response_time` list (`-` entries skipped); None
-/// when there is no number at all.
+/// when there is no number at all, or when the sum is not finite (huge values overflow it).
 pub fn sum_times(list: &[u8]) -> Option<f64> {
     let mut total = 0.0;
     let mut any = false;
@@ -90,7 +90,7 @@ pub fn sum_times(list: &[u8]) -> Option<f64> {
             any = true;
         }
     }
-    any.then_some(total)
+    any.then_some(total).filter(|t: &f64| t.is_finite())
 }
 
 #[cfg(test)]
@@ -108,6 +108,7 @@ mod tests {
         assert_eq!(sum_times(b"-, 0.250 : 1.000"), Some(1.25));
         assert_eq!(sum_times(b"-"), None);
         assert_eq!(sum_times(b""), None);
+        assert_eq!(sum_times(b"1e308, 1e308"), None);
     }
 
     #[test]

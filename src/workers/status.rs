@@ -309,6 +309,13 @@ mod tests {
     }
 
     #[test]
+    fn apache_counters_at_u64_max_saturate() {
+        let page = format!("BusyWorkers: 1\nIdleWorkers: {}\n", u64::MAX);
+        let s = parse_apache(page.as_bytes()).unwrap();
+        assert_eq!((s.active, s.idle), (Some(0), Some(u64::MAX)));
+    }
+
+    #[test]
     fn nginx_stub_status() {
         let page = "Active connections: 291 \nserver accepts handled requests\n 16630948 16630946 31070465 \nReading: 6 Writing: 179 Waiting: 106 \n";
         let s = parse_nginx(page.as_bytes()).unwrap();
@@ -324,6 +331,16 @@ mod tests {
         ] {
             assert!(parse_nginx(bad.as_bytes()).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn nginx_counters_at_u64_max_saturate() {
+        let max = u64::MAX;
+        let page = format!(
+            "Active connections: 1\nserver accepts handled requests\n 1 {max} 1\nReading: {max} Writing: 1 Waiting: 0\n"
+        );
+        let s = parse_nginx(page.as_bytes()).unwrap();
+        assert_eq!((s.active, s.limit_reached), (Some(max - 1), Some(0)));
     }
 
     #[test]

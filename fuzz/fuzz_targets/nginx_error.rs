@@ -1,0 +1,12 @@
+#![no_main]
+//! nginx error.log lines.
+use gateway_exporter::logs::nginx_error;
+use gateway_exporter_fuzz::{CheckedSink, lines};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut sink = CheckedSink::default();
+    for line in lines(data) {
+        nginx_error::parse(line, &mut sink);
+    }
+});
