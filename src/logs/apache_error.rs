@@ -12,7 +12,7 @@
 //! so waiting for the last one would hold the count until the thread's next request.
 
 use super::cause::{AppCause, Cause, Event};
-use super::php_error::fatal_cause;
+use super::php_error::request_cause;
 use super::sink::{Sink, Verdict, kept};
 use std::collections::HashMap;
 
@@ -225,7 +225,7 @@ impl ApacheError {
             // The app's stderr, newlines escaped: `Got error 'PHP message: ...'`. Only a
             // fatal error failed the request.
             b"AH01071" => {
-                if let Some(cause) = fatal_cause(t) {
+                if let Some(cause) = request_cause(t) {
                     sink.app_error(cause, b"-");
                 }
             }

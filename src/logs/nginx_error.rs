@@ -7,7 +7,7 @@
 //! The entry counts once, when that line arrives.
 
 use super::cause::{AppCause, Cause, Event};
-use super::php_error::fatal_cause;
+use super::php_error::{either_cause, request_cause};
 use super::sink::{Sink, Verdict, normalise_upstream};
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
@@ -35,7 +35,7 @@ pub struct NginxError {
     /// Inside a stderr text whose quote has not closed: lines without nginx's header are
     /// its own.
     continuing: bool,
-    /// The fatal error it holds, counted once its last line names the vhost.
+    /// The app cause its lines gave so far, counted once its last line names the vhost.
     pending: Option<AppCause>,
 }
 
@@ -69,22 +69,21 @@ impl NginxError {
     fn stderr<S: Sink>(&mut self, text: &[u8], sink: &mut S) {
         match stderr_end(text) {
             Some(end) => {
-                if let Some(cause) = fatal_cause(&text[..end]) {
+                if let Some(cause) = request_cause(&text[..end]) {
                     sink.app_error(cause, server(&text[end..]));
                 }
             }
             None => {
                 self.continuing = true;
-                self.pending = fatal_cause(text);
+                self.pending = request_cause(text);
             }
         }
     }
 
     fn stderr_continues<S: Sink>(&mut self, line: &[u8], sink: &mut S) {
         let end = stderr_end(line);
-        if self.pending.is_none() {
-            self.pending = fatal_cause(&line[..end.unwrap_or(line.len())]);
-        }
+        let cause = request_cause(&line[..end.unwrap_or(line.len())]);
+        self.pending = either_cause(self.pending, cause);
         if let Some(end) = end {
             self.continuing = false;
             if let Some(cause) = self.pending.take() {

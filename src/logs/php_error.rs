@@ -23,35 +23,47 @@ static FATAL: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
     ]
 });
 static SQLSTATE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"SQLSTATE["));
+/// mysqlnd's warnings: `mysqli_real_connect(): (HY000/2002): Connection refused`.
+static MYSQLND_CODE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"(HY000/"));
 
-/// The app cause of the first fatal error in `text` (the message of a log line, whatever
-/// wraps it); None when `text` holds no fatal error (warnings, notices, deprecations).
-pub fn fatal_cause(text: &[u8]) -> Option<AppCause> {
+/// What one request's messages are read from at most: an entry longer than this is a
+/// stack trace or a dump, whose start holds the messages.
+const SCAN_BYTES: usize = 16 * 1024;
+
+/// The app cause of a failed request from what PHP and the app wrote for it (one stderr
+/// record in nginx's or Apache's log, one message in PHP's or PHP-FPM's): `database` when
+/// a message says the database could not be reached (a fatal error, mysqlnd's connect
+/// warning, a framework's log line: the request could not do its work), else the cause of
+/// its fatal error; None when the request went on (warnings, notices, deprecations).
+pub fn request_cause(text: &[u8]) -> Option<AppCause> {
+    let text = &text[..text.len().min(SCAN_BYTES)];
+    if database_unreachable(text) {
+        return Some(AppCause::Database);
+    }
     let (at, marker) = FATAL
         .iter()
         .filter_map(|f| Some((f.find(text)?, f.needle().len())))
         .min()?;
     let message = text[at + marker..].trim_ascii_start();
-    Some(classify_fatal(first_line(message)))
+    Some(
+        if message.starts_with(b"Allowed memory size of ") || message.starts_with(b"Out of memory")
+        {
+            AppCause::MemoryExhausted
+        } else if message.starts_with(b"Maximum execution time of ") {
+            AppCause::ExecutionTimeout
+        } else {
+            AppCause::PhpFatal
+        },
+    )
 }
 
-/// The message up to its stack trace: a newline, or Apache's escaped `\n`.
-fn first_line(message: &[u8]) -> &[u8] {
-    let end = memchr::memchr(b'\n', message).unwrap_or(message.len());
-    let message = &message[..end];
-    let escaped = memchr::memmem::find(message, b"\\n").unwrap_or(message.len());
-    &message[..escaped]
-}
-
-fn classify_fatal(message: &[u8]) -> AppCause {
-    if message.starts_with(b"Allowed memory size of ") || message.starts_with(b"Out of memory") {
-        AppCause::MemoryExhausted
-    } else if message.starts_with(b"Maximum execution time of ") {
-        AppCause::ExecutionTimeout
-    } else if database_unreachable(message) {
-        AppCause::Database
+/// The cause of a request whose messages came in two parts (an nginx entry over several
+/// lines): the database when either part names it, else the first part's.
+pub fn either_cause(first: Option<AppCause>, then: Option<AppCause>) -> Option<AppCause> {
+    if then == Some(AppCause::Database) {
+        then
     } else {
-        AppCause::PhpFatal
+        first.or(then)
     }
 }
 
@@ -71,13 +83,15 @@ const CONNECTION_WORDS: [&[u8]; 11] = [
     b"is not allowed to connect",
 ];
 
-/// The exceptions database clients throw, as `Uncaught <class>: <words>`.
-const CLIENT_EXCEPTIONS: [&[u8]; 4] = [
-    b"Uncaught mysqli_sql_exception: ",
-    b"Uncaught RedisException: ",
-    b"Uncaught Predis\\Connection\\ConnectionException: ",
-    b"Uncaught PDOException: ",
+/// Exceptions and calls of database clients that print their error after them; the
+/// connection words must follow within [`CLIENT_WORDS_WITHIN`] bytes.
+const CLIENTS: [&[u8]; 4] = [
+    b"mysqli_sql_exception: ",
+    b"RedisException: ",
+    b"Predis\\Connection\\ConnectionException: ",
+    b"pg_connect(): ",
 ];
+const CLIENT_WORDS_WITHIN: usize = 160;
 
 /// MySQL/MariaDB client and server error numbers that mean "no usable connection":
 /// 2002/2003 cannot connect, 2005 unknown host, 2006 gone away, 2013 lost, 1040 and 1203
@@ -88,33 +102,48 @@ const MYSQL_CONNECTION_ERRORS: [&[u8]; 11] = [
     b"1226",
 ];
 
-fn database_unreachable(message: &[u8]) -> bool {
-    if let Some(at) = SQLSTATE.find(message) {
-        // `SQLSTATE[HY000] [2002] Connection refused` (PDO, Laravel, Doctrine),
-        // `SQLSTATE[08006] [7] connection to server ... failed` (PostgreSQL).
-        let rest = &message[at + 9..];
-        let Some(close) = memchr::memchr(b']', rest) else {
+/// The text up to `close`, at most 16 bytes on (codes are short).
+fn code_until(text: &[u8], close: u8) -> Option<&[u8]> {
+    let end = memchr::memchr(close, &text[..text.len().min(16)])?;
+    Some(&text[..end])
+}
+
+fn database_unreachable(text: &[u8]) -> bool {
+    // `SQLSTATE[HY000] [2002] Connection refused` (PDO, Laravel, Doctrine, Symfony's log),
+    // `SQLSTATE[08006] [7] connection to server ... failed` (PostgreSQL).
+    let sqlstate = SQLSTATE.find_iter(text).any(|at| {
+        let rest = &text[at + 9..];
+        let Some(state) = code_until(rest, b']') else {
             return false;
         };
-        let state = &rest[..close];
         // Class 08: connection exception; 53300: too many connections; 57P0x: the server
         // is shutting down or starting up.
         if state.starts_with(b"08") || state == b"53300" || state.starts_with(b"57P0") {
             return true;
         }
-        let code = rest[close + 1..]
+        let code = rest[state.len() + 1..]
             .trim_ascii_start()
             .strip_prefix(b"[")
-            .and_then(|r| r.get(..memchr::memchr(b']', r)?));
-        return code.is_some_and(|c| MYSQL_CONNECTION_ERRORS.contains(&c));
-    }
-    CLIENT_EXCEPTIONS.iter().any(|class| {
-        message.strip_prefix(*class).is_some_and(|words| {
-            CONNECTION_WORDS
-                .iter()
-                .any(|w| memchr::memmem::find(words, w).is_some())
+            .and_then(|r| code_until(r, b']'));
+        code.is_some_and(|c| MYSQL_CONNECTION_ERRORS.contains(&c))
+    });
+    let mysqlnd = || {
+        MYSQLND_CODE.find_iter(text).any(|at| {
+            code_until(&text[at + 7..], b')').is_some_and(|c| MYSQL_CONNECTION_ERRORS.contains(&c))
         })
-    })
+    };
+    let client = || {
+        CLIENTS.iter().any(|client| {
+            memchr::memmem::find_iter(text, client).any(|at| {
+                let after = &text[at + client.len()..];
+                let after = &after[..after.len().min(CLIENT_WORDS_WITHIN)];
+                CONNECTION_WORDS
+                    .iter()
+                    .any(|w| memchr::memmem::find(after, w).is_some())
+            })
+        })
+    };
+    sqlstate || mysqlnd() || client()
 }
 
 /// The `error_log` format's parser: whether a header line has been seen, so the lines after
@@ -136,9 +165,7 @@ impl PhpError {
             };
         };
         self.in_entry = true;
-        if message.starts_with(b"PHP ")
-            && let Some(cause) = fatal_cause(message)
-        {
+        if let Some(cause) = request_cause(message) {
             sink.app_error(cause, b"-");
         }
         Verdict::Known
@@ -171,7 +198,7 @@ mod tests {
     /// First lines of fatal errors as PHP 8.2 wrote them (tests/app_layer.rs makes the
     /// ones marked "real" happen), and what the frameworks' messages look like.
     #[test]
-    fn fatal_messages_name_their_cause() {
+    fn messages_name_their_cause() {
         let table = [
             // real: new mysqli() to a closed port
             (
@@ -240,9 +267,28 @@ mod tests {
                 "PHP Fatal error:  Uncaught Error: Call to a member function query() on null in /w/x.php:9\\nStack trace:\\n#0 /w/x.php(3): Connection refused()",
                 Some("php_fatal"),
             ),
-            // Not fatal: the request went on.
+            // real: WordPress 6.1 with WP_DEBUG, its database down (then its dead_db() page)
             (
-                "PHP Warning:  mysqli::__construct(): (HY000/2002): Connection refused in /w/x.php on line 2",
+                "PHP Warning:  mysqli_real_connect(): (HY000/2002): Connection refused in /usr/share/wordpress/wp-includes/class-wpdb.php on line 1775",
+                Some("database"),
+            ),
+            // real: Symfony's ErrorHandler logging the uncaught PDOException
+            (
+                "2026-12-01T22:14:29+00:00 [critical] Uncaught Exception: SQLSTATE[HY000] [2002] Connection refused",
+                Some("database"),
+            ),
+            // real, one nginx entry: the error page itself failed, after the database did
+            (
+                "PHP message: PHP Fatal error:  Uncaught Symfony\\Component\\ErrorHandler\\Error\\UndefinedFunctionError: Attempted to call function \"mb_strlen\" from the global namespace. in /usr/share/php/x.php:19; PHP message: 2026-12-01T22:10:40+00:00 [critical] Uncaught Exception: SQLSTATE[HY000] [2002] Connection refused",
+                Some("database"),
+            ),
+            (
+                "PHP Warning:  pg_connect(): Unable to connect to PostgreSQL server: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused in /w/x.php on line 2",
+                Some("database"),
+            ),
+            // Not a failed request: the request went on.
+            (
+                "PHP Warning:  Undefined variable $db in /w/x.php on line 2",
                 None,
             ),
             ("PHP Deprecated:  Creation of dynamic property", None),
@@ -250,7 +296,7 @@ mod tests {
         ];
         for (message, want) in table {
             assert_eq!(
-                fatal_cause(message.as_bytes()).map(AppCause::as_str),
+                request_cause(message.as_bytes()).map(AppCause::as_str),
                 want,
                 "{message}"
             );

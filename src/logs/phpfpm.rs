@@ -4,7 +4,7 @@
 //! trace is several entries, of which only the fatal error's first line counts).
 
 use super::cause::{AppCause, Event};
-use super::php_error::fatal_cause;
+use super::php_error::request_cause;
 use super::sink::{Sink, Verdict};
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
@@ -68,7 +68,7 @@ pub fn parse<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
             Some(Event::WorkerExit)
         } else {
             if let Some(said) = r.strip_prefix(b" said into stderr: ") {
-                if let Some(cause) = fatal_cause(said) {
+                if let Some(cause) = request_cause(said) {
                     sink.app_error(cause, b"-");
                 }
             } else if r.starts_with(b", script ")
