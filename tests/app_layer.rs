@@ -350,7 +350,9 @@ fn probes_name_the_app_cause_of_real_error_pages() {
         ),
         port,
     );
-    let mut config = String::from("probes:\n");
+    let mut config = String::from(
+        "modules:\n  http_2xx: {prober: http, timeout: 5s}\nprobe_endpoint: {allowed_targets: ['127.0.0.1']}\nprobes:\n",
+    );
     for (name, status, _, _) in &pages {
         // Blackbox users catch PHP's displayed errors (served with 200) with a regexp.
         let regexp = if *status == 200 {
