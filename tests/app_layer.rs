@@ -561,3 +561,89 @@ fn local_databases_from_the_real_proc_net_tcp() {
         "{found:?}"
     );
 }
+
+/// A database as an `upstreams:` connect check, by TCP and by unix socket: a real
+/// PostgreSQL (Debian's postgresql package) up, then stopped.
+#[test]
+fn a_real_postgresql_as_an_upstream_check_by_tcp_and_unix_socket() {
+    let _guard = run_beside_others();
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("install Debian's postgresql package (scripts/test.sh does)")
+        .filter_map(|e| Some(e.ok()?.path().join("bin")))
+        .find(|b| b.join("postgres").is_file())
+        .expect("no /usr/lib/postgresql/*/bin/postgres");
+    let dir = servers::open_dir();
+    let data = dir.path().join("data");
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let initdb = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(bin.join("initdb"))
+        .args(["-A", "trust", "-D"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(initdb.status.success(), "{initdb:?}");
+    let port = free_port();
+    let mut cmd = std::process::Command::new("runuser");
+    cmd.args(["-u", "postgres", "--"])
+        .arg(bin.join("postgres"))
+        .arg("-D")
+        .arg(&data)
+        .arg("-k")
+        .arg(dir.path())
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"]);
+    let mut postgres = Daemon::spawn("postgres", cmd, dir.path());
+    servers::wait_listening(
+        &mut postgres,
+        &format!("127.0.0.1:{port}"),
+        Duration::from_secs(30),
+    );
+    let socket = dir.path().join(format!(".s.PGSQL.{port}"));
+    let tcp = db_detect::LocalDatabase {
+        kind: "postgresql",
+        address: format!("127.0.0.1:{port}"),
+    };
+    let unix = db_detect::LocalDatabase {
+        kind: "postgresql",
+        address: format!("unix:{}", socket.display()),
+    };
+    let exporter = Exporter::start(&format!(
+        "upstreams:\n  - {{address: '{}', name: '{}'}}\n  - {{address: '{}', name: '{}'}}\n",
+        tcp.address,
+        tcp.upstream_name(),
+        unix.address,
+        unix.upstream_name()
+    ));
+    let (tcp_name, unix_name) = (tcp.upstream_name(), unix.upstream_name());
+    for name in [&tcp_name, &unix_name] {
+        assert_eq!(
+            exporter.value("gateway_upstream_up", &[("upstream", name)]),
+            Some(1.0),
+            "{name}"
+        );
+    }
+    drop(postgres);
+    eventually(Duration::from_secs(10), "both checks down", || {
+        let text = exporter.metrics();
+        let refused = sample_value(
+            &text,
+            "gateway_upstream_down_info",
+            &[("upstream", &tcp_name), ("reason", "connect_refused")],
+        );
+        // PostgreSQL removes its socket when it stops; killed, it leaves a dead one.
+        let socket_gone = ["socket_missing", "connect_refused"].iter().any(|reason| {
+            sample_value(
+                &text,
+                "gateway_upstream_down_info",
+                &[("upstream", &unix_name), ("reason", reason)],
+            )
+            .is_some()
+        });
+        (refused == Some(1.0) && socket_gone).then_some(())
+    });
+}
