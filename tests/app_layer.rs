@@ -6,10 +6,10 @@
 //! served by a real nginx, and a real WordPress whose database is down is counted and named.
 
 mod common;
-#[path = "common/servers.rs"]
-mod servers;
 #[path = "../src/workers/db_detect.rs"]
 mod db_detect;
+#[path = "common/servers.rs"]
+mod servers;
 
 use common::*;
 use servers::{Apache, PhpFpm, fpm_pool, one_shot};
@@ -102,10 +102,17 @@ fn counts(v: &[(&str, &str, f64)]) -> Vec<(String, String, f64)> {
 
 fn assert_every_line_understood(text: &str, log: &str, at_least: f64) {
     let read = sample_value(text, "gateway_log_lines_read_total", &[("log", log)]).unwrap();
-    let unrecognised =
-        sample_value(text, "gateway_log_lines_unrecognised_total", &[("log", log)]).unwrap();
+    let unrecognised = sample_value(
+        text,
+        "gateway_log_lines_unrecognised_total",
+        &[("log", log)],
+    )
+    .unwrap();
     assert!(read >= at_least, "{log}: {read} lines read");
-    assert_eq!(unrecognised, 0.0, "{log}: stack-trace lines are part of their entry");
+    assert_eq!(
+        unrecognised, 0.0,
+        "{log}: stack-trace lines are part of their entry"
+    );
 }
 
 #[test]
@@ -179,10 +186,14 @@ fn nginx_and_php_fpm_count_each_app_cause_once_per_request() {
     assert_eq!(request("logged.test", "/memory.php"), 500);
     // sleep.php does not burn CPU: only FPM's wall-clock limit stops it.
     assert_eq!(request("strict.test", "/sleep.php?s=5"), 502);
-    eventually(Duration::from_secs(10), "FPM logged the crash and the kill", || {
-        let log = fpm.log_text();
-        (log.contains("SIGSEGV") && log.contains("execution timed out")).then_some(())
-    });
+    eventually(
+        Duration::from_secs(10),
+        "FPM logged the crash and the kill",
+        || {
+            let log = fpm.log_text();
+            (log.contains("SIGSEGV") && log.contains("execution timed out")).then_some(())
+        },
+    );
     let text = one_shot(&format!(
         "logs:\n  - {{path: {}, format: nginx_error, name: nginx}}\n  \
          - {{path: {}, format: phpfpm, name: fpm}}\n  \
@@ -303,7 +314,12 @@ fn pages() -> Vec<(String, u16, String, String)> {
                     .to_string()
             };
             let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-            (name, field("status").parse().unwrap(), field("expect"), body.to_string())
+            (
+                name,
+                field("status").parse().unwrap(),
+                field("expect"),
+                body.to_string(),
+            )
         })
         .collect();
     pages.sort();
@@ -448,7 +464,11 @@ fn probes_name_the_app_cause_of_real_error_pages() {
         &format!("/probe?target=127.0.0.1:{port}/p/nginx-502-names-no-app-cause"),
     );
     assert!(reply.body.contains("probe_success 0"), "{}", reply.body);
-    assert!(!reply.body.contains("probe_app_cause_info"), "{}", reply.body);
+    assert!(
+        !reply.body.contains("probe_app_cause_info"),
+        "{}",
+        reply.body
+    );
 }
 
 /// The issue's "must show": a real WordPress (Debian's package) on PHP-FPM behind nginx,
@@ -494,15 +514,23 @@ fn wordpress_with_its_database_down_is_counted_and_named() {
     let exporter = Exporter::start(&format!(
         "probes:\n  - {{name: blog, url: 'http://127.0.0.1:{port}/', interval: 200ms}}\n"
     ));
-    let text = eventually(Duration::from_secs(10), "the probe names the database", || {
-        let text = exporter.metrics();
-        sample_value(
-            &text,
-            "gateway_probe_app_cause_info",
-            &[("target", "blog"), ("path", "public"), ("cause", "database")],
-        )
-        .map(|_| text)
-    });
+    let text = eventually(
+        Duration::from_secs(10),
+        "the probe names the database",
+        || {
+            let text = exporter.metrics();
+            sample_value(
+                &text,
+                "gateway_probe_app_cause_info",
+                &[
+                    ("target", "blog"),
+                    ("path", "public"),
+                    ("cause", "database"),
+                ],
+            )
+            .map(|_| text)
+        },
+    );
     assert_eq!(
         sample_value(
             &text,
@@ -515,7 +543,11 @@ fn wordpress_with_its_database_down_is_counted_and_named() {
     for _ in 0..4 {
         let reply = get(port, "/");
         assert_eq!(reply.status, 500);
-        assert!(reply.body.contains("Error establishing a database connection"));
+        assert!(
+            reply
+                .body
+                .contains("Error establishing a database connection")
+        );
     }
     drop(exporter); // no more probe requests; let the last one finish
     std::thread::sleep(Duration::from_secs(1));
@@ -550,9 +582,8 @@ fn local_databases_from_the_real_proc_net_tcp() {
     let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
     let tcp6 = std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
     let found = db_detect::local_databases(&tcp, &tcp6, |p| {
-        std::fs::symlink_metadata(p).is_ok_and(|m| {
-            std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())
-        })
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
     });
     assert!(
         found

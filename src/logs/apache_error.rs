@@ -143,7 +143,10 @@ fn hosting_limit<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
     let digits = errno.iter().take_while(|b| b.is_ascii_digit()).count();
     if matches!(&errno[..digits], b"7" | b"12") {
         let host = between(text, b" HOSTNAME(", b')');
-        sink.app_error(AppCause::ResourceLimit, if host.is_empty() { b"-" } else { host });
+        sink.app_error(
+            AppCause::ResourceLimit,
+            if host.is_empty() { b"-" } else { host },
+        );
     }
     Verdict::Known
 }

@@ -145,13 +145,24 @@ mod tests {
         write("var/log/php/shop-error.log", "");
         let logs: Vec<(String, LogFormat)> = detect_in(r)
             .into_iter()
-            .map(|l| (l.path.strip_prefix(&r.display().to_string()).unwrap().to_string(), l.format))
+            .map(|l| {
+                (
+                    l.path
+                        .strip_prefix(&r.display().to_string())
+                        .unwrap()
+                        .to_string(),
+                    l.format,
+                )
+            })
             .collect();
         assert_eq!(
             logs,
             [
                 ("/var/log/php8.2-fpm.log".to_string(), LogFormat::Phpfpm),
-                ("/var/log/php/shop-error.log".to_string(), LogFormat::PhpError),
+                (
+                    "/var/log/php/shop-error.log".to_string(),
+                    LogFormat::PhpError
+                ),
             ]
         );
     }

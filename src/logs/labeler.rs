@@ -9,8 +9,8 @@
 use super::cause::{AppCause, Cause, Event};
 use super::interner::{FxMap, Interned, Interner, OVERFLOWED};
 use super::metrics::{
-    AppErrorLabels, ErrorLabels, EventLabels, LogLabel, LogMetrics, OverflowLabels, ReasonLabels, ResponseLabels,
-    TryLabels, VhostLabels, unnamed_vhost,
+    AppErrorLabels, ErrorLabels, EventLabels, LogLabel, LogMetrics, OverflowLabels, ReasonLabels,
+    ResponseLabels, TryLabels, VhostLabels, unnamed_vhost,
 };
 use super::sink::{Access, Sink, Verdict, status_code, upstream_items};
 use crate::base::clock::unix_now;
@@ -436,7 +436,11 @@ impl Sink for Labeler {
             let (log, m) = (&self.log, &self.m);
             self.unnamed_apps
                 .entry(cause as u8)
-                .or_insert_with(|| m.app_errors.get_or_create(&unnamed_vhost(log, cause)).clone())
+                .or_insert_with(|| {
+                    m.app_errors
+                        .get_or_create(&unnamed_vhost(log, cause))
+                        .clone()
+                })
                 .inc();
             return;
         }

@@ -42,7 +42,10 @@ impl AppCause {
 /// only connection-class codes are markers.
 const MARKERS: &[(&str, AppCause)] = &[
     // WordPress's dead_db() page, and its title.
-    ("error establishing a database connection", AppCause::Database),
+    (
+        "error establishing a database connection",
+        AppCause::Database,
+    ),
     // MySQL/MariaDB through PDO (Laravel, Symfony, Doctrine, Drupal print the message):
     // cannot connect, unknown host, gone away, lost, too many connections, access denied,
     // unknown database.
@@ -56,10 +59,22 @@ const MARKERS: &[(&str, AppCause)] = &[
     ("sqlstate[hy000] [1049]", AppCause::Database),
     // SQLSTATE class 08: connection exception (PostgreSQL's refusals, ODBC's link failure).
     ("sqlstate[08", AppCause::Database),
-    ("mysqli_sql_exception: connection refused", AppCause::Database),
-    ("mysqli_sql_exception: no such file or directory", AppCause::Database),
-    ("mysqli_sql_exception: access denied for user", AppCause::Database),
-    ("mysqli_sql_exception: too many connections", AppCause::Database),
+    (
+        "mysqli_sql_exception: connection refused",
+        AppCause::Database,
+    ),
+    (
+        "mysqli_sql_exception: no such file or directory",
+        AppCause::Database,
+    ),
+    (
+        "mysqli_sql_exception: access denied for user",
+        AppCause::Database,
+    ),
+    (
+        "mysqli_sql_exception: too many connections",
+        AppCause::Database,
+    ),
     ("can't connect to mysql server", AppCause::Database),
     ("can't connect to local mysql server", AppCause::Database),
     ("activerecord::connectionnotestablished", AppCause::Database),
@@ -73,7 +88,10 @@ const MARKERS: &[(&str, AppCause)] = &[
     ("<b>fatal error</b>:", AppCause::PhpFatal),
     ("<b>parse error</b>:", AppCause::PhpFatal),
     ("php fatal error:", AppCause::PhpFatal),
-    ("there has been a critical error on this website", AppCause::PhpFatal),
+    (
+        "there has been a critical error on this website",
+        AppCause::PhpFatal,
+    ),
 ];
 
 /// How much of a page is read: the markers sit in a page's title or first lines, and a
@@ -113,7 +131,9 @@ mod tests {
             let path = entry.unwrap().path();
             let raw = std::fs::read(&path).unwrap();
             let text = String::from_utf8_lossy(&raw);
-            let (head, body) = text.split_once("\n\n").expect("header lines, blank line, body");
+            let (head, body) = text
+                .split_once("\n\n")
+                .expect("header lines, blank line, body");
             let expect = head
                 .lines()
                 .find_map(|l| l.strip_prefix("# expect: "))
@@ -128,7 +148,10 @@ mod tests {
     #[test]
     fn pages_that_name_nothing_and_deep_markers() {
         let table: &[(&str, Option<AppCause>)] = &[
-            ("<h1>Our database of recipes</h1><p>Connection refused? Try again.</p>", None),
+            (
+                "<h1>Our database of recipes</h1><p>Connection refused? Try again.</p>",
+                None,
+            ),
             // A bad query is the app's bug, not a database that is down.
             (
                 "<title>SQLSTATE[42S02]: Base table or view not found: 1146 Table 'shop.x' doesn't exist</title>",
@@ -147,7 +170,10 @@ mod tests {
         for (body, want) in table {
             assert_eq!(classify(body.as_bytes()), *want, "{body}");
         }
-        let deep = format!("{}error establishing a database connection", " ".repeat(READ_BYTES));
+        let deep = format!(
+            "{}error establishing a database connection",
+            " ".repeat(READ_BYTES)
+        );
         assert_eq!(classify(deep.as_bytes()), None, "read at most READ_BYTES");
     }
 
@@ -155,7 +181,10 @@ mod tests {
     fn a_named_cause_puts_the_failure_in_the_app_layer() {
         let mut fingerprint = Fingerprint::UNKNOWN;
         assert_eq!(
-            name(b"<h1>Error establishing a database connection</h1>", &mut fingerprint),
+            name(
+                b"<h1>Error establishing a database connection</h1>",
+                &mut fingerprint
+            ),
             Some(AppCause::Database)
         );
         assert_eq!(fingerprint.layer, Layer::App);

@@ -51,7 +51,10 @@ pub fn local_databases(
             continue;
         };
         // One check per server: the IPv4 and IPv6 sockets of one server are one server.
-        if found.iter().any(|d| d.kind == *kind && !d.address.starts_with("unix:")) {
+        if found
+            .iter()
+            .any(|d| d.kind == *kind && !d.address.starts_with("unix:"))
+        {
             continue;
         }
         found.push(LocalDatabase {
