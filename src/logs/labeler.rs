@@ -766,4 +766,46 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn app_errors_are_born_per_vhost_and_leave_with_it() {
+        const CAUSES: [AppCause; 2] = [AppCause::Database, AppCause::PhpFatal];
+        let (r, m) = registry();
+        m.born("t", &[], &CAUSES);
+        let mut l = Labeler::new(
+            "t",
+            Limits {
+                ttl: 100,
+                ..limits(10)
+            },
+            m.clone(),
+        )
+        .with_app_causes(&CAUSES);
+        l.app_error(AppCause::Database, b"shop");
+        l.app_error(AppCause::Database, b"shop");
+        l.app_error(AppCause::WorkerCrash, b"-");
+        let text = encode_registry(&r, Format::Text004);
+        let app = |vhost: &str, cause: &str| {
+            let needle = format!(
+                "gateway_app_errors_total{{log=\"t\",vhost=\"{vhost}\",cause=\"{cause}\"}} "
+            );
+            text.lines()
+                .find_map(|line| line.strip_prefix(&needle)?.parse::<f64>().ok())
+        };
+        assert_eq!(app("shop", "database"), Some(2.0), "{text}");
+        assert_eq!(
+            app("shop", "php_fatal"),
+            Some(0.0),
+            "born beside it: {text}"
+        );
+        assert_eq!(app("-", "database"), Some(0.0), "born with the log: {text}");
+        assert_eq!(app("-", "worker_crash"), Some(1.0), "{text}");
+        l.sweep(200); // `shop` unseen for the ttl: its series go, the log's stay
+        let text = encode_registry(&r, Format::Text004);
+        assert!(!text.contains("vhost=\"shop\""), "{text}");
+        assert!(text.contains("vhost=\"-\",cause=\"database\"} 0"), "{text}");
+        l.forget();
+        let text = encode_registry(&r, Format::Text004);
+        assert!(!text.contains("gateway_app_errors_total{"), "{text}");
+    }
 }
