@@ -4,9 +4,10 @@
 //!
 //! An entry is `[01-Dec-2026 22:02:47 UTC] PHP Fatal error:  Uncaught ...`; an uncaught
 //! exception adds its stack trace on the following physical lines (`Stack trace:`, `#0 ...`,
-//! `  thrown in ...`), written in the same write(2) as the first. Only a fatal error ends
-//! its request, so only a fatal counts, once, on its first line; the lines after it belong
-//! to it and are neither unrecognised nor an entry of their own.
+//! `  thrown in ...`), written in the same write(2) as the first. A fatal error ends its
+//! request, and so does a database the app cannot reach: such an entry counts, once, on its
+//! first line; the lines after it belong to it and are neither unrecognised nor an entry of
+//! their own. Warnings, notices and the app's other messages count nothing.
 
 use super::cause::AppCause;
 use super::sink::{Sink, Verdict};
