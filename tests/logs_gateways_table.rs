@@ -8,7 +8,7 @@ mod common;
 mod servers;
 
 use common::*;
-use gateway_exporter::logs::cause::{Cause, Event};
+use gateway_exporter::logs::cause::{AppCause, Cause, Event};
 use gateway_exporter::logs::ingress_nginx::IngressNginx;
 use gateway_exporter::logs::sink::{Access, Sink};
 use gateway_exporter::logs::{caddy, envoy, traefik};
@@ -257,6 +257,9 @@ impl Sink for Touch {
     }
     fn event(&mut self, _: Event) {
         self.0 += 1;
+    }
+    fn app_error(&mut self, _: AppCause, vhost: &[u8]) {
+        self.0 += 1 + vhost.len();
     }
     fn access(&mut self, a: &Access<'_>) {
         self.0 += a.vhost.len() + a.upstream_addr.len() + a.upstream_status.len();

@@ -7,7 +7,7 @@
 use gateway_exporter::base::duration;
 use gateway_exporter::base::net::parse_host_port;
 use gateway_exporter::config::Config;
-use gateway_exporter::logs::cause::{Cause, Event};
+use gateway_exporter::logs::cause::{AppCause, Cause, Event};
 use gateway_exporter::logs::fuzzing::{load_checkpoint, save_checkpoint};
 use gateway_exporter::logs::haproxy::Haproxy;
 use gateway_exporter::logs::nginx_access::AccessFormat;
@@ -97,6 +97,7 @@ struct Times(Vec<f64>);
 impl Sink for Times {
     fn error(&mut self, _: Cause, _: &[u8], _: &[u8]) {}
     fn event(&mut self, _: Event) {}
+    fn app_error(&mut self, _: AppCause, _: &[u8]) {}
     fn access(&mut self, a: &Access<'_>) {
         self.0.extend(a.upstream_time);
     }

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut sink = CheckedSink::default();
+    let mut parser = nginx_error::NginxError::default();
     for line in lines(data) {
-        nginx_error::parse(line, &mut sink);
+        parser.parse(line, &mut sink);
     }
+    parser.end_of_input(&mut sink);
 });

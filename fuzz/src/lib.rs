@@ -1,7 +1,7 @@
 //! What the fuzz targets share: a sink that checks what parsers emit, and the split of one
 //! input into the lines a stateful parser sees in turn.
 
-use gateway_exporter::logs::cause::{Cause, Event};
+use gateway_exporter::logs::cause::{AppCause, Cause, Event};
 use gateway_exporter::logs::sink::{Access, Sink};
 
 /// Checks every emitted value the way the metrics side relies on it: a status has at most
@@ -20,6 +20,10 @@ impl Sink for CheckedSink {
     fn event(&mut self, event: Event) {
         assert!(!event.as_str().is_empty());
         self.emitted += 1;
+    }
+    fn app_error(&mut self, cause: AppCause, vhost: &[u8]) {
+        assert!(!cause.as_str().is_empty());
+        self.emitted += 1 + vhost.len();
     }
     fn access(&mut self, a: &Access<'_>) {
         assert!(a.status < 1000, "status {} is not three digits", a.status);

@@ -418,6 +418,12 @@ pub fn judge_probe(p: &Probed<'_>, cx: &Context<'_>) -> Finding {
     } else if judged.fingerprint.layer == Layer::Cdn {
         Cause::Cdn
     } else if judged.fingerprint.layer == Layer::App {
+        if let Some(app) = judged.app_cause {
+            f.evidence.push(format!(
+                "the error page names the app cause: {}",
+                app.as_str()
+            ));
+        }
         Cause::App
     } else {
         behind_the_proxy(p.vhost, cx, &mut f)

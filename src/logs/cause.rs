@@ -77,6 +77,47 @@ impl Cause {
     }
 }
 
+/// What the app itself said went wrong with a request it failed (PHP's fatal errors, a
+/// worker that died, a hosting limit): the `cause` of `gateway_app_errors_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AppCause {
+    /// The app could not connect to (or lost) its database.
+    Database,
+    /// PHP's `memory_limit` (`Allowed memory size of N bytes exhausted`).
+    MemoryExhausted,
+    /// PHP's `max_execution_time`, or PHP-FPM's `request_terminate_timeout`.
+    ExecutionTimeout,
+    /// Any other fatal error.
+    PhpFatal,
+    /// A worker died on a crash signal (SIGSEGV, SIGBUS, SIGABRT, ...).
+    WorkerCrash,
+    /// A hosting limit refused the request (CloudLinux LVE: entry processes, memory).
+    ResourceLimit,
+}
+
+impl AppCause {
+    pub const ALL: [AppCause; 6] = [
+        AppCause::Database,
+        AppCause::MemoryExhausted,
+        AppCause::ExecutionTimeout,
+        AppCause::PhpFatal,
+        AppCause::WorkerCrash,
+        AppCause::ResourceLimit,
+    ];
+
+    /// The label value (docs/metrics.md, "Logs").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppCause::Database => "database",
+            AppCause::MemoryExhausted => "memory_exhausted",
+            AppCause::ExecutionTimeout => "execution_timeout",
+            AppCause::PhpFatal => "php_fatal",
+            AppCause::WorkerCrash => "worker_crash",
+            AppCause::ResourceLimit => "resource_limit",
+        }
+    }
+}
+
 /// A server lifecycle event: "what changed just before" the errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
@@ -129,13 +170,11 @@ mod tests {
     #[test]
     fn label_values_are_distinct_snake_case() {
         let mut seen = std::collections::HashSet::new();
-        for c in Cause::ALL {
-            assert!(seen.insert(c.as_str()));
-            assert!(
-                c.as_str()
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'_')
-            );
+        let causes = Cause::ALL.iter().map(|c| c.as_str());
+        let app_causes = AppCause::ALL.iter().map(|c| c.as_str());
+        for value in causes.chain(app_causes) {
+            assert!(seen.insert(value), "{value} twice");
+            assert!(value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Zero-config logs: the standard log files a stock Debian host writes, when they exist.
+//! Zero-config logs: the standard log files a stock Debian host writes, when they exist,
+//! and the PHP logs its PHP-FPM configuration names.
 
 use super::config::{LogConfig, LogFormat};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,23 @@ const STANDARD_LOGS: [(&str, LogFormat); 4] = [
     ("/var/log/haproxy.log", LogFormat::Haproxy),
 ];
 
+/// Where PHP-FPM's configuration names its logs: the master's `error_log` (PHP-FPM's own
+/// log), and PHP's `error_log` in php.ini or in a pool (`php_admin_value[error_log]`).
+const PHP_CONFIGS: [(&str, &str, LogFormat); 4] = [
+    ("etc/php/*/fpm/php-fpm.conf", "error_log", LogFormat::Phpfpm),
+    ("etc/php/*/fpm/php.ini", "error_log", LogFormat::PhpError),
+    (
+        "etc/php/*/fpm/pool.d/*.conf",
+        "php_admin_value[error_log]",
+        LogFormat::PhpError,
+    ),
+    (
+        "etc/php/*/fpm/pool.d/*.conf",
+        "php_value[error_log]",
+        LogFormat::PhpError,
+    ),
+];
+
 /// The standard logs that exist on this host.
 pub fn detect() -> Vec<LogConfig> {
     detect_in(Path::new("/"))
@@ -20,11 +38,18 @@ pub fn detect() -> Vec<LogConfig> {
 const CADDYFILE: &str = "/etc/caddy/Caddyfile";
 
 fn detect_in(root: &Path) -> Vec<LogConfig> {
-    STANDARD_LOGS
+    let standard = STANDARD_LOGS
         .iter()
-        .map(|(path, format)| (root.join(path.trim_start_matches('/')), *format))
-        .chain(caddy_logs(root).into_iter().map(|p| (p, LogFormat::Caddy)))
-        .filter(|(on_host, _)| on_host.is_file())
+        .map(|(path, format)| (root.join(path.trim_start_matches('/')), *format));
+    let caddy = caddy_logs(root).into_iter().map(|p| (p, LogFormat::Caddy));
+    let mut found: Vec<(PathBuf, LogFormat)> = Vec::new();
+    for (on_host, format) in standard.chain(caddy).chain(php_logs(root)) {
+        if on_host.is_file() && !found.iter().any(|(p, _)| *p == on_host) {
+            found.push((on_host, format));
+        }
+    }
+    found
+        .into_iter()
         .map(|(on_host, format)| LogConfig {
             path: on_host.display().to_string(),
             format,
@@ -52,6 +77,44 @@ fn caddy_logs(root: &Path) -> Vec<PathBuf> {
     paths.sort();
     paths.dedup();
     paths
+}
+
+/// The logs PHP-FPM's configuration files under `root` name, in a stable order.
+fn php_logs(root: &Path) -> Vec<(PathBuf, LogFormat)> {
+    let mut logs = Vec::new();
+    for (pattern, key, format) in PHP_CONFIGS {
+        let pattern = root.join(pattern).display().to_string();
+        let mut files: Vec<PathBuf> = glob::glob(&pattern)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        files.sort();
+        for file in files {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            logs.extend(
+                ini_values(&text, key)
+                    .filter_map(|v| Some(root.join(v.strip_prefix('/')?)))
+                    .map(|path| (path, format)),
+            );
+        }
+    }
+    logs
+}
+
+/// The values of `key` in an ini-style file (`key = value`, `;` comments, optional quotes).
+fn ini_values<'a>(text: &'a str, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    text.lines().filter_map(move |line| {
+        let (k, v) = line.trim().split_once('=')?;
+        if k.trim() != key {
+            return None;
+        }
+        let v = v.trim().trim_matches('"');
+        // `syslog` and relative names are not files we can follow.
+        v.starts_with('/').then_some(v)
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +165,62 @@ mod tests {
             [
                 ("/var/log/caddy/caddy.log", LogFormat::Caddy),
                 ("/var/log/caddy/shop.log", LogFormat::Caddy)
+            ]
+        );
+    }
+
+    #[test]
+    fn php_logs_named_by_php_fpm_configuration() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let write = |path: &str, text: &str| {
+            let p = r.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        // As Debian ships them, plus one pool that logs PHP's errors to its own file.
+        write(
+            "etc/php/8.2/fpm/php-fpm.conf",
+            "[global]\npid = /run/php/php8.2-fpm.pid\nerror_log = /var/log/php8.2-fpm.log\n",
+        );
+        write(
+            "etc/php/8.2/fpm/php.ini",
+            "[PHP]\n;error_log = php_errors.log\n;error_log = syslog\nlog_errors = On\n",
+        );
+        write(
+            "etc/php/8.2/fpm/pool.d/www.conf",
+            "[www]\n;php_admin_value[error_log] = /var/log/fpm-php.www.log\n",
+        );
+        write(
+            "etc/php/8.2/fpm/pool.d/shop.conf",
+            "[shop]\nphp_admin_value[error_log] = \"/var/log/php/shop-error.log\"\n",
+        );
+        write(
+            "etc/php/8.2/fpm/pool.d/gone.conf",
+            "[gone]\nphp_value[error_log] = /var/log/php/missing.log\nphp_value[error_log]=syslog\n",
+        );
+        write("var/log/php8.2-fpm.log", "");
+        write("var/log/php/shop-error.log", "");
+        let logs: Vec<(String, LogFormat)> = detect_in(r)
+            .into_iter()
+            .map(|l| {
+                (
+                    l.path
+                        .strip_prefix(&r.display().to_string())
+                        .unwrap()
+                        .to_string(),
+                    l.format,
+                )
+            })
+            .collect();
+        assert_eq!(
+            logs,
+            [
+                ("/var/log/php8.2-fpm.log".to_string(), LogFormat::Phpfpm),
+                (
+                    "/var/log/php/shop-error.log".to_string(),
+                    LogFormat::PhpError
+                ),
             ]
         );
     }

@@ -1,7 +1,7 @@
 //! What parsers emit. Parsers are pure (bytes in, calls out); the metrics side implements
 //! [`Sink`], tests implement it with a recorder.
 
-use super::cause::{Cause, Event};
+use super::cause::{AppCause, Cause, Event};
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
@@ -23,6 +23,9 @@ pub trait Sink {
     fn error(&mut self, cause: Cause, vhost: &[u8], upstream: &[u8]);
     fn event(&mut self, event: Event);
     fn access(&mut self, access: &Access<'_>);
+    /// A request the app failed, in its own words (a PHP fatal error, a worker that
+    /// crashed, a hosting limit): once per request, `-` when the log names no vhost.
+    fn app_error(&mut self, cause: AppCause, vhost: &[u8]);
 }
 
 /// A parser's verdict on one line, apart from what it emitted.
@@ -145,6 +148,7 @@ pub mod recorder {
         pub errors: Vec<(String, String, String)>,
         pub events: Vec<String>,
         pub access: Vec<(String, u16, String, String, Option<f64>)>,
+        pub apps: Vec<(String, String)>,
     }
 
     fn s(b: &[u8]) -> String {
@@ -167,6 +171,9 @@ pub mod recorder {
                 s(a.upstream_status),
                 a.upstream_time,
             ));
+        }
+        fn app_error(&mut self, cause: AppCause, vhost: &[u8]) {
+            self.apps.push((cause.as_str().into(), s(vhost)));
         }
     }
 }

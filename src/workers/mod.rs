@@ -9,6 +9,7 @@ mod address;
 mod collectors;
 pub mod config;
 mod confs;
+pub mod db_detect;
 mod detect;
 mod fastcgi;
 mod fetch;
@@ -21,7 +22,7 @@ mod status;
 pub use address::{Down, DownReason, check_upstream};
 pub use collectors::collectors;
 pub use config::{MaintenanceFile, UpstreamConfig, WorkerConfig, WorkerKind, WorkerSections};
-pub use detect::detect;
+pub use detect::{detect, detect_databases};
 pub use metrics::WorkerMetrics;
 
 /// The pure parsers of this source for the fuzz targets (`fuzz/`) and the property tests:

@@ -213,9 +213,6 @@ pub fn parse_uwsgi(body: &[u8]) -> Result<PoolStatus, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workers::metrics::{PoolLabels, set_opt};
-    use prometheus_client::metrics::family::Family;
-    use prometheus_client::metrics::gauge::Gauge;
 
     // Captured from PHP 8.2 FPM (static pool, TCP, saturated), with the stray space before "processes".
     const FPM_FULL: &str = r#"{"pool":"api","process manager":"static","start time":1795305389,"start since":32,"accepted conn":3,"listen queue":4,"max listen queue":4,"listen queue len":4096,"idle processes":0,"active processes":2,"total processes":2,"max active processes":2,"max children reached":0,"slow requests":2, "processes":[{"pid":12285,"state":"Running","start time":1795305389,"start since":32,"requests":1,"request duration":1516961,"request method":"GET","request uri":"\/sleep.php?s=4","content length":0,"user":"-","script":"\/var\/www\/html\/sleep.php","last request cpu":0.00,"last request memory":0},{"pid":12286,"state":"Running","start time":1795305389,"start since":32,"requests":2,"request duration":211,"request method":"GET","request uri":"\/status?json&full","content length":0,"user":"-","script":"-","last request cpu":0.00,"last request memory":0}]}"#;
@@ -270,32 +267,6 @@ mod tests {
         }
         let truncated = &FPM_FULL.as_bytes()[..FPM_FULL.len() / 2];
         assert!(parse_fpm(truncated, "/status", true).is_err());
-    }
-
-    #[test]
-    fn absurd_counters_saturate_never_wrap() {
-        let max = u64::MAX;
-        let apache =
-            parse_apache(format!("BusyWorkers: 0\nIdleWorkers: {max}\n").as_bytes()).unwrap();
-        assert_eq!(apache.idle, Some(max));
-        let nginx = parse_nginx(
-            format!("Active connections: 1 \nserver accepts handled requests\n 1 {max} 1 \nReading: {max} Writing: {max} Waiting: 0 \n").as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(nginx.active, Some(max - 1));
-        assert_eq!(
-            nginx.limit_reached,
-            Some(0),
-            "handled above accepts is no drop"
-        );
-        // And a gauge never goes negative, however large the figure.
-        let family = Family::<PoolLabels, Gauge>::default();
-        let labels = PoolLabels {
-            pool: "p".into(),
-            kind: "nginx".into(),
-        };
-        set_opt(&family, &labels, Some(max));
-        assert_eq!(family.get_or_create(&labels).get(), i64::MAX);
     }
 
     #[test]
