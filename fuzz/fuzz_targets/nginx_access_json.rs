@@ -13,6 +13,7 @@ static FORMATS: LazyLock<[JsonFormat; 2]> = LazyLock::new(|| {
         upstream_addr: Some("ua".into()),
         upstream_status: Some("us".into()),
         upstream_response_time: Some("urt".into()),
+        user_agent: Some("ua_string".into()),
     };
     [
         JsonFormat::new(&JsonKeys::default()),
