@@ -547,6 +547,17 @@ fn parse_matcher(m: &str) -> (String, bool, String) {
     (c[1].to_string(), &c[2] == "=~", c[3].to_string())
 }
 
+/// The value an expression pins a label to: its selectors all say `{label="value"}`
+/// (the cause alerts' `{cause="timeout"}`).
+fn pinned_value(rule: &Rule, label: &str) -> Option<String> {
+    let re = regex::Regex::new(&format!(r#"\{{{label}="([^"]+)"\}}"#)).unwrap();
+    let values: BTreeSet<String> = re
+        .captures_iter(&rule.expr)
+        .map(|c| c[1].to_string())
+        .collect();
+    (values.len() == 1).then(|| values.into_iter().next().unwrap())
+}
+
 /// The alerts whose labels can satisfy every matcher (static labels are known, labels from
 /// the expression may take any value).
 fn matching_alerts<'a>(
@@ -574,8 +585,8 @@ fn matching_alerts<'a>(
                 .unwrap();
                 match label.as_str() {
                     "alertname" => re.is_match(rule.alert.as_deref().unwrap()),
-                    l => match rule.labels.get(l) {
-                        Some(v) => re.is_match(v),
+                    l => match rule.labels.get(l).cloned().or_else(|| pinned_value(rule, l)) {
+                        Some(v) => re.is_match(&v),
                         None => out.contains(l),
                     },
                 }
@@ -613,5 +624,100 @@ fn inhibit_rules_match_alerts_that_carry_the_equal_labels() {
                 s.name()
             );
         }
+    }
+}
+
+fn severity_rank(rule: &Rule) -> u8 {
+    match rule.labels["severity"].as_str() {
+        "critical" => 3,
+        "warning" => 2,
+        "info" => 1,
+        _ => 0,
+    }
+}
+
+/// (source, target) alert names of every inhibit rule that can apply.
+fn inhibitions() -> Vec<(Rule, Rule, Value)> {
+    let alerts = alert_rules();
+    let config = load_yaml(&repo_path("alertmanager/alertmanager.yml"));
+    let mut out = Vec::new();
+    for rule in config["inhibit_rules"].as_array().unwrap() {
+        let sources = matching_alerts(&rule["source_matchers"], &alerts);
+        let targets = matching_alerts(&rule["target_matchers"], &alerts);
+        for (s, _) in &sources {
+            for (t, _) in &targets {
+                if s.name() != t.name() {
+                    out.push((s.clone(), t.clone(), rule.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lower_severity_never_silences_a_higher_one_and_nothing_is_inhibited_job_wide() {
+    let config = load_yaml(&repo_path("alertmanager/alertmanager.yml"));
+    for rule in config["inhibit_rules"].as_array().unwrap() {
+        let equal: Vec<&str> = rule["equal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(
+            equal.iter().any(|l| *l != "job"),
+            "inhibit rule silences a whole job: {rule}"
+        );
+    }
+    for (source, target, rule) in inhibitions() {
+        assert!(
+            severity_rank(&source) >= severity_rank(&target),
+            "{} ({}) silences the higher {} ({}): {rule}",
+            source.name(),
+            source.labels["severity"],
+            target.name(),
+            target.labels["severity"]
+        );
+    }
+}
+
+/// The alert names after `**label:**` in a runbook, up to the next `.`; "nothing" is none.
+fn runbook_list(text: &str, label: &str) -> BTreeSet<String> {
+    let marker = format!("**{label}:** ");
+    let start = text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {marker}"))
+        + marker.len();
+    let list = &text[start..start + text[start..].find('.').unwrap()];
+    list.split(", ")
+        .filter(|n| *n != "nothing")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn runbooks_state_what_each_alert_inhibits_and_is_inhibited_by() {
+    let pairs = inhibitions();
+    for (rule, _) in alert_rules() {
+        let name = rule.name();
+        let text =
+            std::fs::read_to_string(repo_path(&format!("alerts/runbooks/{name}.md"))).unwrap();
+        let inhibits: BTreeSet<String> = pairs
+            .iter()
+            .filter(|(s, _, _)| s.name() == name)
+            .map(|(_, t, _)| t.name().to_string())
+            .collect();
+        let inhibited_by: BTreeSet<String> = pairs
+            .iter()
+            .filter(|(_, t, _)| t.name() == name)
+            .map(|(s, _, _)| s.name().to_string())
+            .collect();
+        assert_eq!(runbook_list(&text, "Inhibits"), inhibits, "{name}: runbook's Inhibits");
+        assert_eq!(
+            runbook_list(&text, "Inhibited by"),
+            inhibited_by,
+            "{name}: runbook's Inhibited by"
+        );
     }
 }
