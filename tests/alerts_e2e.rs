@@ -247,7 +247,10 @@ gateway_probe_failure_info{target=\"docs\",path=\"public\",reason=\"http_status\
         ],
         || {},
     );
-    assert!(prom.firing().contains(&"GatewayMaintenanceMode".to_string()));
+    assert!(
+        prom.firing()
+            .contains(&"GatewayMaintenanceMode".to_string())
+    );
     assert!(!prom.firing().contains(&"GatewayProbe5xx".to_string()));
     // The test config wires the blackhole to the webhook, so this can fail: the info alert
     // reaches it and nothing else does.
@@ -411,6 +414,8 @@ fn maintenance_silences_the_503_it_serves() {
 /// Waits (at most 30s) until `receiver` got a notification for `alert`.
 fn eventually_notified(webhook: &Webhook, receiver: &str, alert: &str) {
     common::eventually(Duration::from_secs(30), "notification", || {
-        notified(webhook, Some(receiver)).contains(alert).then_some(())
+        notified(webhook, Some(receiver))
+            .contains(alert)
+            .then_some(())
     });
 }

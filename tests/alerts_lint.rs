@@ -585,7 +585,12 @@ fn matching_alerts<'a>(
                 .unwrap();
                 match label.as_str() {
                     "alertname" => re.is_match(rule.alert.as_deref().unwrap()),
-                    l => match rule.labels.get(l).cloned().or_else(|| pinned_value(rule, l)) {
+                    l => match rule
+                        .labels
+                        .get(l)
+                        .cloned()
+                        .or_else(|| pinned_value(rule, l))
+                    {
                         Some(v) => re.is_match(&v),
                         None => out.contains(l),
                     },
@@ -685,10 +690,7 @@ fn a_lower_severity_never_silences_a_higher_one_and_nothing_is_inhibited_job_wid
 /// The alert names after `**label:**` in a runbook, up to the next `.`; "nothing" is none.
 fn runbook_list(text: &str, label: &str) -> BTreeSet<String> {
     let marker = format!("**{label}:** ");
-    let start = text
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {marker}"))
-        + marker.len();
+    let start = text.find(&marker).unwrap_or_else(|| panic!("no {marker}")) + marker.len();
     let list = &text[start..start + text[start..].find('.').unwrap()];
     list.split(", ")
         .filter(|n| *n != "nothing")
@@ -713,7 +715,11 @@ fn runbooks_state_what_each_alert_inhibits_and_is_inhibited_by() {
             .filter(|(_, t, _)| t.name() == name)
             .map(|(s, _, _)| s.name().to_string())
             .collect();
-        assert_eq!(runbook_list(&text, "Inhibits"), inhibits, "{name}: runbook's Inhibits");
+        assert_eq!(
+            runbook_list(&text, "Inhibits"),
+            inhibits,
+            "{name}: runbook's Inhibits"
+        );
         assert_eq!(
             runbook_list(&text, "Inhibited by"),
             inhibited_by,
