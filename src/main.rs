@@ -1,8 +1,9 @@
 use anyhow::{Context, Result};
 use clap::Parser;
+use gateway_exporter::base::exposition::Format;
 use gateway_exporter::config::Config;
-use gateway_exporter::metrics::{Format, Metrics};
-use gateway_exporter::runtime::Runtime;
+use gateway_exporter::registry::Registry;
+use gateway_exporter::runtime::{self, Runtime};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -46,40 +47,46 @@ fn main() {
     }
 }
 
-fn load_config(args: &Args) -> Result<Config> {
-    match &args.config_file {
-        Some(path) => Config::load(path),
-        None => Ok(Config::embedded_default()),
-    }
-}
-
 fn run(args: Args) -> Result<()> {
-    let config = load_config(&args)?;
     if args.config_check {
+        // Parse and validate only: detection probes the host, a check must not.
+        let config = match &args.config_file {
+            Some(path) => Config::load(path)?,
+            None => Config::embedded_default(),
+        };
+        let detect = config.autodetect;
         println!(
-            "config OK: {} probes, {} logs, {} worker pools, {} upstreams",
+            "config OK: {} probes, {} logs, {} worker pools, {} upstreams (auto-detection: probes {}, logs {}, workers {})",
             config.probes.len(),
             config.logs.len(),
             config.workers.len(),
-            config.upstreams.len()
+            config.upstreams.len(),
+            on_off(detect.probes),
+            on_off(detect.logs),
+            on_off(detect.workers),
         );
         return Ok(());
     }
-    let metrics = Arc::new(Metrics::new());
+    let config = runtime::load(args.config_file.as_deref())?;
+    let registry = Arc::new(Registry::new());
     if args.one_shot {
-        gateway_exporter::logs::one_shot(&config, &metrics)?;
-        print!("{}", metrics.encode(Format::Text004));
+        gateway_exporter::logs::one_shot(&config.logs, &config.log_settings, &registry.logs)?;
+        print!("{}", registry.encode(Format::Text004));
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(args, config, metrics))
+    rt.block_on(serve(args, config, registry))
 }
 
-async fn serve(args: Args, config: Config, metrics: Arc<Metrics>) -> Result<()> {
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+async fn serve(args: Args, config: Config, registry: Arc<Registry>) -> Result<()> {
     let listener = bind(&args.listen_address).await?;
-    let runtime = Runtime::start(config, args.config_file.clone(), metrics);
+    let runtime = Runtime::start(config, args.config_file.clone(), registry);
     tokio::spawn(reload_on_sighup(runtime.clone()));
     tracing::info!(address = %listener.local_addr()?, "listening");
     let app = gateway_exporter::server::router(runtime.clone(), &args.telemetry_path);

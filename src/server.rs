@@ -1,6 +1,6 @@
 //! HTTP surface: `/metrics`, `/probe`, `/-/healthy`, `/-/ready`, `/-/reload`, and `/`.
 
-use crate::metrics::Format;
+use crate::base::exposition::Format;
 use crate::runtime::Runtime;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -9,7 +9,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Clone)]
 struct AppState {
@@ -34,31 +33,9 @@ pub fn router(runtime: Arc<Runtime>, telemetry_path: &str) -> Router {
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let runtime = &state.runtime;
-    let collectors = runtime.collectors();
-    let exporter = &runtime.metrics.exporter;
-    let runs = collectors.iter().map(|c| async move {
-        let started = Instant::now();
-        let result = c.collect().await;
-        (c.name().to_string(), started.elapsed(), result)
-    });
-    for (name, took, result) in futures::future::join_all(runs).await {
-        let labels = crate::metrics::CollectorLabels {
-            collector: name.clone(),
-        };
-        exporter
-            .collector_duration
-            .get_or_create(&labels)
-            .set(took.as_secs_f64());
-        exporter
-            .collector_success
-            .get_or_create(&labels)
-            .set(i64::from(result.is_ok()));
-        if let Err(e) = result {
-            tracing::warn!(collector = %name, "collector failed: {e:#}");
-        }
-    }
+    crate::base::collector::execute(&runtime.collectors(), &runtime.registry.collectors).await;
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = runtime.metrics.encode(format);
+    let body = runtime.registry.encode(format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
@@ -73,7 +50,15 @@ async fn probe(
         .and_then(|v| v.parse::<f64>().ok());
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let config = state.runtime.config();
-    match crate::probe::blackbox::handle(&config, &params, scrape_timeout, format).await {
+    let answer = crate::probe::blackbox::handle(
+        &config.modules,
+        &config.probe_endpoint,
+        &params,
+        scrape_timeout,
+        format,
+    )
+    .await;
+    match answer {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err((status, message)) => (status, format!("{message}\n")).into_response(),
     }
@@ -142,8 +127,14 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
     }
     for m in &config.maintenance_files {
         rows.push_str(&format!(
-            "<tr><td>maintenance flag</td><td></td><td>{}</td></tr>\n",
-            escape_html(&m.display().to_string())
+            "<tr><td>maintenance flag</td><td>{}</td><td>{}</td></tr>\n",
+            escape_html(
+                m.vhost
+                    .as_deref()
+                    .or(m.target.as_deref())
+                    .unwrap_or_default()
+            ),
+            escape_html(&m.path.display().to_string())
         ));
     }
     let modules: Vec<String> = config.modules.keys().map(|m| escape_html(m)).collect();

@@ -138,7 +138,7 @@ impl ApacheError {
             b"AH01106" => self.close(l.thread, Cause::InvalidResponse, b"-", sink),
             b"AH01170" => {
                 let name = &t[..memchr::memmem::find(t, b": All workers").unwrap_or(0)];
-                let group = super::nginx_error::normalise_upstream(name);
+                let group = super::sink::normalise_upstream(name);
                 self.close_as(
                     l.thread,
                     Cause::NoLiveUpstreams,

@@ -88,6 +88,19 @@ pub enum Event {
 }
 
 impl Event {
+    pub const ALL: [Event; 10] = [
+        Event::Reload,
+        Event::Restart,
+        Event::WorkerStart,
+        Event::WorkerExit,
+        Event::Shutdown,
+        Event::ServerDown,
+        Event::ServerUp,
+        Event::BackendDown,
+        Event::PoolRestart,
+        Event::MaxChildrenReached,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::Reload => "reload",

@@ -1,7 +1,7 @@
 //! nginx access logs: a `log_format` in nginx's own `$variable` syntax compiled into a
 //! matcher (literal separators found with memchr, no regex), and flat JSON lines.
 
-use super::sink::{Access, Sink, Verdict, sum_times};
+use super::sink::{Access, Sink, Verdict, status_code, sum_times};
 use anyhow::{Result, bail};
 use memchr::memmem::Finder;
 use std::collections::BTreeMap;
@@ -142,7 +142,7 @@ impl AccessFormat {
 
 /// Turn the extracted values into one [`Access`].
 fn emit<S: Sink>(values: &[&[u8]; SLOTS], sink: &mut S) -> Verdict {
-    let Some(status) = parse_status(values[Var::Status as usize]) else {
+    let Some(status) = status_code(values[Var::Status as usize]) else {
         return Verdict::Unrecognised;
     };
     let vhost = [Var::ServerName, Var::Host, Var::HttpHost]
@@ -158,16 +158,6 @@ fn emit<S: Sink>(values: &[&[u8]; SLOTS], sink: &mut S) -> Verdict {
         upstream_time: sum_times(values[Var::UpstreamTime as usize]),
     });
     Verdict::Known
-}
-
-/// Three digits (nginx writes `009` for an HTTP/0.9 reply).
-fn parse_status(v: &[u8]) -> Option<u16> {
-    match v {
-        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
-            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
-        }
-        _ => None,
-    }
 }
 
 /// Which JSON keys hold what (`json_keys:`); defaults are the nginx variable names.

@@ -2,7 +2,7 @@
 //! prefix, errno and `while` action (never on a bare substring: see the traps in the tests).
 
 use super::cause::{Cause, Event};
-use super::sink::{Sink, Verdict};
+use super::sink::{Sink, Verdict, normalise_upstream};
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
@@ -10,7 +10,6 @@ static SERVER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", serv
 static UPSTREAM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", upstream: \""));
 static WHILE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" while "));
 static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", client: "));
-static SCHEME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"://"));
 static FAILED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" failed ("));
 
 /// What one message means.
@@ -233,20 +232,6 @@ fn context(msg: &[u8], cause: Cause) -> (&[u8], &[u8]) {
         None => b"-",
     };
     (if vhost.is_empty() { b"-" } else { vhost }, upstream)
-}
-
-/// `http://10.0.0.5:8080/x` -> `10.0.0.5:8080`, `fastcgi://unix:/run/x.sock:` ->
-/// `unix:/run/x.sock` (nginx adds the colon on connect errors only), `http://pool/x` -> `pool`.
-pub fn normalise_upstream(v: &[u8]) -> &[u8] {
-    let v = match SCHEME.find(v) {
-        Some(i) => &v[i + 3..],
-        None => v,
-    };
-    if let Some(path) = v.strip_prefix(b"unix:") {
-        let end = memchr::memchr(b':', path).unwrap_or(path.len());
-        return &v[..5 + end];
-    }
-    &v[..memchr::memchr(b'/', v).unwrap_or(v.len())]
 }
 
 fn dns_name(msg: &[u8]) -> &[u8] {

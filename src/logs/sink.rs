@@ -2,6 +2,8 @@
 //! [`Sink`], tests implement it with a recorder.
 
 use super::cause::{Cause, Event};
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
 
 /// One access-log request, fields borrowed from the line (`-` or empty when absent).
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,6 +41,32 @@ pub fn upstream_items(list: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|item| !item.is_empty() && *item != b":")
 }
 
+/// A three-digit status code (nginx writes `009` for an HTTP/0.9 reply); anything else, `-`
+/// included, is None.
+pub fn status_code(v: &[u8]) -> Option<u16> {
+    match v {
+        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => None,
+    }
+}
+
+/// `http://10.0.0.5:8080/x` -> `10.0.0.5:8080`, `fastcgi://unix:/run/x.sock:` ->
+/// `unix:/run/x.sock` (nginx adds the colon on connect errors only), `http://pool/x` -> `pool`.
+pub fn normalise_upstream(v: &[u8]) -> &[u8] {
+    static SCHEME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"://"));
+    let v = match SCHEME.find(v) {
+        Some(i) => &v[i + 3..],
+        None => v,
+    };
+    if let Some(path) = v.strip_prefix(b"unix:") {
+        let end = memchr::memchr(b':', path).unwrap_or(path.len());
+        return &v[..5 + end];
+    }
+    &v[..memchr::memchr(b'/', v).unwrap_or(v.len())]
+}
+
 /// Sum of the numbers of an `$upstream_response_time` list (`-` entries skipped); None
 /// when there is no number at all.
 pub fn sum_times(list: &[u8]) -> Option<f64> {
@@ -71,6 +99,29 @@ mod tests {
         assert_eq!(sum_times(b"-, 0.250 : 1.000"), Some(1.25));
         assert_eq!(sum_times(b"-"), None);
         assert_eq!(sum_times(b""), None);
+    }
+
+    #[test]
+    fn status_codes_are_three_digits() {
+        assert_eq!(status_code(b"502"), Some(502));
+        assert_eq!(status_code(b"009"), Some(9));
+        for bad in [&b"-"[..], b"50", b"5020", b"5x2", b""] {
+            assert_eq!(status_code(bad), None);
+        }
+    }
+
+    #[test]
+    fn upstreams_lose_scheme_path_and_nginx_colon() {
+        assert_eq!(
+            normalise_upstream(b"http://10.0.0.5:8080/x"),
+            b"10.0.0.5:8080"
+        );
+        assert_eq!(
+            normalise_upstream(b"fastcgi://unix:/run/x.sock:"),
+            b"unix:/run/x.sock"
+        );
+        assert_eq!(normalise_upstream(b"http://pool/x"), b"pool");
+        assert_eq!(normalise_upstream(b"10.0.0.5:80"), b"10.0.0.5:80");
     }
 }
 

@@ -2,15 +2,16 @@
 //! `module`, `hostname`), same metric names, a fresh registry per request, plus the
 //! failure reason and the layer/vendor of the error that blackbox cannot give.
 
+use super::config::{ProbeEndpointConfig, ProbeModule};
 use super::http::{Target, probe};
-use crate::config::Config;
-use crate::metrics::{FGauge, Format, encode_registry};
+use crate::base::exposition::{Format, encode_registry};
+use crate::base::metrics::FGauge;
 use axum::http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// Blackbox subtracts this from Prometheus' scrape timeout so the answer arrives in time.
@@ -36,7 +37,8 @@ struct FailureLabels {
 
 /// Parse and authorise a `/probe` request, run it, and encode the result.
 pub async fn handle(
-    config: &Config,
+    modules: &BTreeMap<String, ProbeModule>,
+    endpoint: &ProbeEndpointConfig,
     params: &HashMap<String, String>,
     scrape_timeout: Option<f64>,
     format: Format,
@@ -46,8 +48,7 @@ pub async fn handle(
         .get("module")
         .map(String::as_str)
         .unwrap_or(DEFAULT_MODULE);
-    let module = config
-        .modules
+    let module = modules
         .get(module_name)
         .ok_or_else(|| bad(format!("Unknown module {module_name:?}")))?;
     let raw_target = params
@@ -70,7 +71,7 @@ pub async fn handle(
     let host = url
         .host_str()
         .ok_or_else(|| bad(format!("Invalid target {raw_target:?}: no host")))?;
-    if !config.probe_endpoint.allows(host) {
+    if !endpoint.allows(host) {
         return Err((
             StatusCode::FORBIDDEN,
             format!(
@@ -248,12 +249,8 @@ fn encode_outcome(o: &super::http::Outcome, format: Format) -> String {
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        Config::parse(
-            "modules:\n  http_2xx: {prober: http, timeout: 3s}\nprobe_endpoint:\n  allowed_targets: [\"127.0.0.1\"]\n",
-            "t",
-        )
-        .unwrap()
+    fn modules() -> BTreeMap<String, ProbeModule> {
+        serde_saphyr::from_str("http_2xx: {prober: http, timeout: 3s}\n").unwrap()
     }
 
     async fn call(params: &[(&str, &str)]) -> Result<String, (StatusCode, String)> {
@@ -261,7 +258,10 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        handle(&config(), &params, None, Format::Text004).await
+        let endpoint = ProbeEndpointConfig {
+            allowed_targets: vec!["127.0.0.1".into()],
+        };
+        handle(&modules(), &endpoint, &params, None, Format::Text004).await
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Probe configuration: scheduled `probes:` entries and blackbox-style `modules:`.
 
-use crate::config::Config;
+use crate::base::net::parse_host_port;
 use anyhow::{Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -25,51 +25,95 @@ fn default_true() -> bool {
     true
 }
 
-/// How one HTTP request is made and judged; shared by `probes:` entries and `modules:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSettings {
-    /// Status codes that count as success; empty means any 2xx.
-    #[serde(default)]
-    pub valid_status_codes: Vec<u16>,
-    #[serde(default = "default_method")]
-    pub method: String,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Request body, for POST probes.
-    #[serde(default)]
-    pub body: Option<String>,
-    /// Text that must appear in the first `body_size_limit` bytes of the body.
-    #[serde(default)]
-    pub body_contains: Option<String>,
-    /// Regexps in blackbox's spelling: fail when the body matches / does not match.
-    /// Compiled once, when the config is read: a bad pattern is a config error.
-    #[serde(default, deserialize_with = "regexes")]
-    pub fail_if_body_matches_regexp: Vec<regex::Regex>,
-    #[serde(default, deserialize_with = "regexes")]
-    pub fail_if_body_not_matches_regexp: Vec<regex::Regex>,
-    /// Bytes of body read at most; the rest is not downloaded.
-    #[serde(default = "default_body_limit")]
-    pub body_size_limit: usize,
-    #[serde(default = "default_true")]
-    pub follow_redirects: bool,
-    #[serde(default = "default_max_redirects")]
-    pub max_redirects: usize,
-    #[serde(default)]
-    pub fail_if_ssl: bool,
-    #[serde(default)]
-    pub fail_if_not_ssl: bool,
-    #[serde(default)]
-    pub tls_config: TlsConfig,
-    /// Accepted for blackbox.yml compatibility: we always speak HTTP/1.1.
-    #[serde(default)]
-    pub valid_http_versions: Vec<String>,
-    /// Accepted for blackbox.yml compatibility; IPv4 is tried first, then IPv6.
-    #[serde(default)]
-    pub preferred_ip_protocol: Option<String>,
-    #[serde(default)]
-    pub ip_protocol_fallback: Option<bool>,
+/// The one list of HTTP request settings. `/probe` modules take them as their `http:` block
+/// ([`HttpSettings`]); `probes:` entries take the same keys beside their own (`RawProbe`,
+/// turned into a [`ProbeConfig`] that embeds an `HttpSettings`). Listing them once keeps the
+/// two in step, and keeps serde's exact line and column for an unknown key, which
+/// `#[serde(flatten)]` loses.
+macro_rules! with_http_settings {
+    ($then:ident ! { $($args:tt)* }) => {
+        $then! { $($args)*
+            /// Status codes that count as success; empty means any 2xx.
+            #[serde(default)]
+            valid_status_codes: Vec<u16>,
+            #[serde(default = "default_method")]
+            method: String,
+            #[serde(default)]
+            headers: BTreeMap<String, String>,
+            /// Request body, for POST probes.
+            #[serde(default)]
+            body: Option<String>,
+            /// Text that must appear in the first `body_size_limit` bytes of the body.
+            #[serde(default)]
+            body_contains: Option<String>,
+            /// Regexps in blackbox's spelling: fail when the body matches / does not match.
+            /// Compiled once, when the config is read: a bad pattern is a config error.
+            #[serde(default, deserialize_with = "regexes")]
+            fail_if_body_matches_regexp: Vec<regex::Regex>,
+            #[serde(default, deserialize_with = "regexes")]
+            fail_if_body_not_matches_regexp: Vec<regex::Regex>,
+            /// Bytes of body read at most; the rest is not downloaded.
+            #[serde(default = "default_body_limit")]
+            body_size_limit: usize,
+            #[serde(default = "default_true")]
+            follow_redirects: bool,
+            #[serde(default = "default_max_redirects")]
+            max_redirects: usize,
+            #[serde(default)]
+            fail_if_ssl: bool,
+            #[serde(default)]
+            fail_if_not_ssl: bool,
+            #[serde(default)]
+            tls_config: TlsConfig,
+            /// Accepted for blackbox.yml compatibility: we always speak HTTP/1.1.
+            #[serde(default)]
+            valid_http_versions: Vec<String>,
+            /// Accepted for blackbox.yml compatibility; IPv4 is tried first, then IPv6.
+            #[serde(default)]
+            preferred_ip_protocol: Option<String>,
+            #[serde(default)]
+            ip_protocol_fallback: Option<bool>,
+        }
+    };
 }
+
+/// A struct of its own fields followed by the HTTP settings; the `@split` form also gets a
+/// method that moves the settings out into an [`HttpSettings`].
+macro_rules! settings_struct {
+    (
+        @plain { $(#[$meta:meta])* struct $name:ident { $( $(#[$fmeta:meta])* $field:ident : $ty:ty, )* } }
+        $( $(#[$hmeta:meta])* $hfield:ident : $hty:ty, )*
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( $(#[$hmeta])* pub $hfield: $hty, )*
+        }
+    };
+    (
+        @split { $(#[$meta:meta])* struct $name:ident { $( $(#[$fmeta:meta])* $field:ident : $ty:ty, )* } }
+        $( $(#[$hmeta:meta])* $hfield:ident : $hty:ty, )*
+    ) => {
+        settings_struct! {
+            @plain { $(#[$meta])* struct $name { $( $(#[$fmeta])* $field: $ty, )* } }
+            $( $(#[$hmeta])* $hfield: $hty, )*
+        }
+        impl $name {
+            fn split_http(&mut self) -> HttpSettings {
+                HttpSettings { $( $hfield: std::mem::take(&mut self.$hfield), )* }
+            }
+        }
+    };
+}
+
+with_http_settings!(settings_struct! {
+    @plain {
+        /// How one HTTP request is made and judged (a `/probe` module's `http:` block).
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct HttpSettings {}
+    }
+});
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -150,50 +194,74 @@ pub fn http_method(text: &str) -> Option<hyper::Method> {
     hyper::Method::from_bytes(text.as_bytes()).ok()
 }
 
+with_http_settings!(settings_struct! {
+    @split {
+        /// A `probes:` entry as written: its own keys and the HTTP settings side by side.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawProbe {
+            name: String,
+            url: String,
+            #[serde(default = "default_interval", deserialize_with = "crate::base::duration::deserialize")]
+            interval: Duration,
+            #[serde(default = "default_timeout", deserialize_with = "crate::base::duration::deserialize")]
+            timeout: Duration,
+            #[serde(default)]
+            origin: Option<String>,
+            #[serde(default)]
+            vhost: Option<String>,
+        }
+    }
+});
+
 /// One scheduled probe (`probes:` entry).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawProbe")]
 pub struct ProbeConfig {
     /// The `target` label.
     pub name: String,
     pub url: String,
-    #[serde(
-        default = "default_interval",
-        deserialize_with = "crate::duration::deserialize"
-    )]
     pub interval: Duration,
-    #[serde(
-        default = "default_timeout",
-        deserialize_with = "crate::duration::deserialize"
-    )]
     pub timeout: Duration,
     /// `host:port` to connect to instead of the URL's host, keeping its Host and SNI:
     /// both paths are probed, so a CDN failure and an origin failure tell apart.
-    #[serde(default)]
     pub origin: Option<String>,
-    #[serde(default = "default_method")]
-    pub method: String,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub body: Option<String>,
-    /// Empty: any 2xx.
-    #[serde(default)]
-    pub valid_status_codes: Vec<u16>,
-    /// Text the body must contain (the first `body_size_limit` bytes of it).
-    #[serde(default)]
-    pub body_contains: Option<String>,
-    #[serde(default = "default_body_limit")]
-    pub body_size_limit: usize,
-    #[serde(default = "default_true")]
-    pub follow_redirects: bool,
-    #[serde(default = "default_max_redirects")]
-    pub max_redirects: usize,
-    #[serde(default)]
-    pub tls_config: TlsConfig,
+    /// The site as the web server's logs name it (the `vhost` label of the log metrics),
+    /// so probe and log alerts about one site can be matched; default: the URL's host.
+    pub vhost: Option<String>,
+    /// Every request setting a `/probe` module has.
+    pub http: HttpSettings,
+}
+
+impl From<RawProbe> for ProbeConfig {
+    fn from(mut raw: RawProbe) -> Self {
+        let http = raw.split_http();
+        ProbeConfig {
+            name: raw.name,
+            url: raw.url,
+            interval: raw.interval,
+            timeout: raw.timeout,
+            origin: raw.origin,
+            vhost: raw.vhost,
+            http,
+        }
+    }
 }
 
 impl ProbeConfig {
+    /// A probe of `url` named `name` with every other setting at its default.
+    pub fn new(name: &str, url: &str) -> ProbeConfig {
+        ProbeConfig {
+            name: name.into(),
+            url: url.into(),
+            interval: default_interval(),
+            timeout: default_timeout(),
+            origin: None,
+            vhost: None,
+            http: HttpSettings::default(),
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let url =
             url::Url::parse(&self.url).map_err(|e| anyhow::anyhow!("url {:?}: {e}", self.url))?;
@@ -206,50 +274,18 @@ impl ProbeConfig {
         if let Some(origin) = &self.origin {
             parse_host_port(origin, 0)?;
         }
-        self.http().validate()
+        self.http.validate()
     }
 
-    /// The request settings of this probe, in the shape `/probe` modules use.
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            valid_status_codes: self.valid_status_codes.clone(),
-            method: self.method.clone(),
-            headers: self.headers.clone(),
-            body: self.body.clone(),
-            body_contains: self.body_contains.clone(),
-            body_size_limit: self.body_size_limit,
-            follow_redirects: self.follow_redirects,
-            max_redirects: self.max_redirects,
-            tls_config: self.tls_config.clone(),
-            ..HttpSettings::default()
-        }
+    /// The `vhost` of `gateway_probe_info`: the configured one, else the URL's host.
+    pub fn vhost(&self) -> String {
+        self.vhost.clone().unwrap_or_else(|| {
+            url::Url::parse(&self.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default()
+        })
     }
-}
-
-/// Split `host:port` (or `[v6]:port`); `default_port` fills a missing port when nonzero.
-pub fn parse_host_port(text: &str, default_port: u16) -> Result<(String, u16)> {
-    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| anyhow::anyhow!("bad address {text:?}"))?;
-        (host.to_string(), after.strip_prefix(':'))
-    } else {
-        match text.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p)),
-            _ => (text.to_string(), None),
-        }
-    };
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| anyhow::anyhow!("bad port in {text:?}"))?,
-        None if default_port != 0 => default_port,
-        None => bail!("address {text:?} needs a port"),
-    };
-    if host.is_empty() {
-        bail!("address {text:?} has no host");
-    }
-    Ok((host, port))
 }
 
 /// A blackbox.yml module: `prober: http` with an `http:` block.
@@ -259,7 +295,7 @@ pub struct ProbeModule {
     pub prober: String,
     #[serde(
         default = "default_timeout",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "crate::base::duration::deserialize"
     )]
     pub timeout: Duration,
     #[serde(default)]
@@ -315,29 +351,6 @@ fn wildcard_match(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Probe `http://127.0.0.1/` when something listens on port 80.
-pub fn autodetect(config: &mut Config) {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 80));
-    if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-        config.probes.push(ProbeConfig {
-            name: "localhost".into(),
-            url: "http://127.0.0.1/".into(),
-            interval: default_interval(),
-            timeout: default_timeout(),
-            origin: None,
-            method: default_method(),
-            headers: BTreeMap::new(),
-            body: None,
-            valid_status_codes: Vec::new(),
-            body_contains: None,
-            body_size_limit: default_body_limit(),
-            follow_redirects: true,
-            max_redirects: default_max_redirects(),
-            tls_config: TlsConfig::default(),
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,24 +377,5 @@ mod tests {
         };
         assert!(open.allows("anything.at.all"));
         assert!(!ProbeEndpointConfig::default().allows("localhost"));
-    }
-
-    #[test]
-    fn host_port_parsing() {
-        assert_eq!(
-            parse_host_port("10.0.0.1:8080", 0).unwrap(),
-            ("10.0.0.1".into(), 8080)
-        );
-        assert_eq!(
-            parse_host_port("[::1]:443", 0).unwrap(),
-            ("::1".into(), 443)
-        );
-        assert_eq!(
-            parse_host_port("origin.test", 80).unwrap(),
-            ("origin.test".into(), 80)
-        );
-        assert!(parse_host_port("origin.test", 0).is_err());
-        assert!(parse_host_port("x:notaport", 0).is_err());
-        assert!(parse_host_port(":80", 0).is_err());
     }
 }

@@ -4,14 +4,13 @@
 
 use super::config::{HttpSettings, http_method};
 use super::fingerprint::{self, Fingerprint};
+use super::tls;
+use crate::base::http1::{self, Stream};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 use url::Url;
@@ -135,9 +134,6 @@ impl Outcome {
     }
 }
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
 /// The response of one hop, body truncated at the limit.
 struct Hop {
     status: u16,
@@ -160,18 +156,13 @@ pub async fn probe(target: &Target, settings: &HttpSettings, timeout: Duration) 
     let mut body = settings.body.clone().unwrap_or_default();
     let mut connect_to = target.connect_to.clone();
     let result = loop {
-        let hop = match request(
-            &url,
-            &method,
-            &body,
-            connect_to.as_ref(),
-            target,
-            settings,
-            deadline,
-            &mut out,
-        )
-        .await
-        {
+        let hop_request = HopRequest {
+            url: &url,
+            method: &method,
+            body: &body,
+            connect_to: connect_to.as_ref(),
+        };
+        let hop = match request(hop_request, target, settings, deadline, &mut out).await {
             Ok(hop) => hop,
             Err(reason) => break Err(reason),
         };
@@ -252,144 +243,137 @@ fn body_passes(body: &[u8], settings: &HttpSettings) -> bool {
             .all(|re| re.is_match(&text))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One request of the redirect chain: where it goes and what it sends.
+struct HopRequest<'a> {
+    url: &'a Url,
+    method: &'a hyper::Method,
+    body: &'a str,
+    /// The origin bypass: connect here instead of the URL's host.
+    connect_to: Option<&'a (String, u16)>,
+}
+
+/// One hop, phase by phase: resolve, connect, TLS, request, body.
 async fn request(
-    url: &Url,
-    method: &hyper::Method,
-    body: &str,
-    connect_to: Option<&(String, u16)>,
+    hop: HopRequest<'_>,
     target: &Target,
     settings: &HttpSettings,
     deadline: tokio::time::Instant,
     out: &mut Outcome,
 ) -> Result<Hop, Reason> {
-    let https = match url.scheme() {
+    out.tls = false; // judged on the final hop, as blackbox does
+    let https = match hop.url.scheme() {
         "https" => true,
         "http" => false,
         _ => return Err(Reason::ConnectError),
     };
-    let url_host = url
+    let url_host = hop
+        .url
         .host_str()
         .ok_or(Reason::Dns)?
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let url_port = url
+    let url_port = hop
+        .url
         .port_or_known_default()
         .unwrap_or(if https { 443 } else { 80 });
-    let (conn_host, conn_port) = connect_to
+    let (conn_host, conn_port) = hop
+        .connect_to
         .cloned()
         .unwrap_or_else(|| (url_host.clone(), url_port));
+    let ip = resolve(&conn_host, conn_port, deadline, out).await?;
+    let tcp = connect(SocketAddr::new(ip, conn_port), deadline, out).await?;
+    let stream: Box<dyn Stream> = if https {
+        let host_name = target.host_override.as_deref().unwrap_or(&url_host);
+        let sni = settings
+            .tls_config
+            .server_name
+            .as_deref()
+            .unwrap_or(host_name);
+        Box::new(tls::handshake(tcp, sni, &settings.tls_config, deadline, out).await?)
+    } else {
+        Box::new(tcp)
+    };
+    let request = build_request(&hop, target, settings)?;
+    let t = Instant::now();
+    let sent = timeout_at(deadline, http1::send(stream, request)).await;
+    out.phases.processing += t.elapsed();
+    let exchange = match sent {
+        Ok(Ok(exchange)) => exchange,
+        Ok(Err(e)) => return Err(hyper_reason(&e)),
+        Err(_) => return Err(Reason::Timeout),
+    };
+    let t = Instant::now();
+    let hop = read_response(exchange, settings.body_size_limit, deadline).await;
+    out.phases.transfer += t.elapsed();
+    Ok(hop)
+}
 
-    // Resolve (skipped for literal addresses, as blackbox does).
-    let ip = match conn_host.parse::<IpAddr>() {
+/// The address to connect to; literal addresses skip the lookup, as blackbox does.
+async fn resolve(
+    host: &str,
+    port: u16,
+    deadline: tokio::time::Instant,
+    out: &mut Outcome,
+) -> Result<IpAddr, Reason> {
+    let ip = match host.parse::<IpAddr>() {
         Ok(ip) => ip,
         Err(_) => {
             let t = Instant::now();
-            let found = timeout_at(
-                deadline,
-                tokio::net::lookup_host((conn_host.as_str(), conn_port)),
-            )
-            .await;
+            let found = timeout_at(deadline, tokio::net::lookup_host((host, port))).await;
             out.phases.resolve += t.elapsed();
             let addrs: Vec<SocketAddr> = match found {
                 Ok(Ok(addrs)) => addrs.collect(),
                 _ => return Err(Reason::Dns),
             };
-            let v4 = addrs
+            addrs
                 .iter()
                 .find(|a| a.is_ipv4())
                 .or(addrs.first())
-                .ok_or(Reason::Dns)?;
-            v4.ip()
+                .ok_or(Reason::Dns)?
+                .ip()
         }
     };
     out.ip = Some(ip);
+    Ok(ip)
+}
 
+async fn connect(
+    addr: SocketAddr,
+    deadline: tokio::time::Instant,
+    out: &mut Outcome,
+) -> Result<TcpStream, Reason> {
     let t = Instant::now();
-    let tcp = match timeout_at(deadline, TcpStream::connect(SocketAddr::new(ip, conn_port))).await {
-        Err(_) => {
-            out.phases.connect += t.elapsed();
-            return Err(Reason::ConnectTimeout);
-        }
-        Ok(Err(e)) => {
-            out.phases.connect += t.elapsed();
-            return Err(match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => Reason::ConnectRefused,
-                std::io::ErrorKind::TimedOut => Reason::ConnectTimeout,
-                _ => Reason::ConnectError,
-            });
-        }
-        Ok(Ok(s)) => s,
-    };
+    let result = timeout_at(deadline, TcpStream::connect(addr)).await;
     out.phases.connect += t.elapsed();
-    let _ = tcp.set_nodelay(true);
+    match result {
+        Err(_) => Err(Reason::ConnectTimeout),
+        Ok(Err(e)) => Err(match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => Reason::ConnectRefused,
+            std::io::ErrorKind::TimedOut => Reason::ConnectTimeout,
+            _ => Reason::ConnectError,
+        }),
+        Ok(Ok(tcp)) => {
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        }
+    }
+}
 
-    let host_name = target
+/// The request of one hop: the module's headers, our User-Agent unless one is set, the
+/// Host of the URL (or `hostname=`), and `Connection: close`.
+fn build_request(
+    hop: &HopRequest<'_>,
+    target: &Target,
+    settings: &HttpSettings,
+) -> Result<hyper::Request<Full<Bytes>>, Reason> {
+    let host_header = target
         .host_override
         .clone()
-        .unwrap_or_else(|| url_host.clone());
-    let stream: Box<dyn Stream> = if https {
-        out.tls = true;
-        let sni = settings
-            .tls_config
-            .server_name
-            .clone()
-            .unwrap_or_else(|| host_name.clone());
-        let server_name = rustls::pki_types::ServerName::try_from(sni).map_err(|_| Reason::Tls)?;
-        let connector =
-            tokio_rustls::TlsConnector::from(tls_client(settings.tls_config.insecure_skip_verify));
-        let t = Instant::now();
-        let tls = timeout_at(deadline, connector.connect(server_name, tcp)).await;
-        out.phases.tls += t.elapsed();
-        match tls {
-            Err(_) => return Err(Reason::Timeout),
-            Ok(Err(_)) => return Err(Reason::Tls),
-            Ok(Ok(s)) => {
-                let session = s.get_ref().1;
-                out.cert_expiry = session
-                    .peer_certificates()
-                    .and_then(|certs| certs.iter().filter_map(|c| super::x509::not_after(c)).min());
-                out.tls_version = session.protocol_version().map(|v| match v {
-                    rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
-                    rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
-                    _ => "unknown",
-                });
-                Box::new(s)
-            }
-        }
-    } else {
-        Box::new(tcp)
-    };
-
-    let t = Instant::now();
-    let (mut sender, conn) = match timeout_at(
-        deadline,
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)),
-    )
-    .await
-    {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => return Err(hyper_reason(&e)),
-        Err(_) => return Err(Reason::Timeout),
-    };
-    let driver = AbortOnDrop(tokio::spawn(async move {
-        let _ = conn.await;
-    }));
-
-    let default_port = if https { 443 } else { 80 };
-    let host_header = match (target.host_override.as_ref(), url.port()) {
-        (Some(h), _) => h.clone(),
-        (None, Some(p)) if p != default_port => {
-            format!("{}:{p}", url.host_str().unwrap_or_default())
-        }
-        _ => url.host_str().unwrap_or_default().to_string(),
-    };
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
-    let mut builder = hyper::Request::builder().method(method.clone()).uri(path);
+        .unwrap_or_else(|| http1::authority(hop.url));
+    let mut builder = hyper::Request::builder()
+        .method(hop.method.clone())
+        .uri(http1::path_and_query(hop.url));
     let mut has_user_agent = false;
     for (name, value) in &settings.headers {
         if name.eq_ignore_ascii_case("host") {
@@ -399,32 +383,26 @@ async fn request(
         builder = builder.header(name.as_str(), value.as_str());
     }
     if !has_user_agent {
-        builder = builder.header(
-            header::USER_AGENT,
-            concat!("gateway-exporter/", env!("CARGO_PKG_VERSION")),
-        );
+        builder = builder.header(header::USER_AGENT, http1::USER_AGENT);
     }
-    let request = builder
+    builder
         .header(
             header::HOST,
             HeaderValue::from_str(&host_header).map_err(|_| Reason::ConnectError)?,
         )
         .header(header::CONNECTION, "close")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|_| Reason::ConnectError)?;
-    let response = match timeout_at(deadline, sender.send_request(request)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            out.phases.processing += t.elapsed();
-            return Err(hyper_reason(&e));
-        }
-        Err(_) => {
-            out.phases.processing += t.elapsed();
-            return Err(Reason::Timeout);
-        }
-    };
-    out.phases.processing += t.elapsed();
+        .body(Full::new(Bytes::from(hop.body.to_string())))
+        .map_err(|_| Reason::ConnectError)
+}
 
+/// The response head and up to `limit` bytes of body, no further: an endless or trickling
+/// body costs at most the limit in memory and the deadline in time.
+async fn read_response(
+    exchange: http1::Exchange,
+    limit: usize,
+    deadline: tokio::time::Instant,
+) -> Hop {
+    let response = exchange.response;
     let status = response.status().as_u16();
     let version = match response.version() {
         hyper::Version::HTTP_10 => 1.0,
@@ -440,10 +418,7 @@ async fn request(
     let mut kept = Vec::new();
     let mut body_length = 0usize;
     let mut body_error = None;
-    let t = Instant::now();
-    // Read up to the limit and no further: an endless or trickling body costs at most the
-    // limit in memory and the deadline in time.
-    while body_length < settings.body_size_limit {
+    while body_length < limit {
         match timeout_at(deadline, incoming.frame()).await {
             Err(_) => {
                 body_error = Some(Reason::Timeout);
@@ -457,15 +432,13 @@ async fn request(
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     body_length += data.len();
-                    let room = settings.body_size_limit.saturating_sub(kept.len());
+                    let room = limit.saturating_sub(kept.len());
                     kept.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
         }
     }
-    out.phases.transfer += t.elapsed();
-    drop(driver);
-    Ok(Hop {
+    Hop {
         status,
         headers,
         body: kept,
@@ -473,14 +446,6 @@ async fn request(
         body_length,
         version,
         body_error,
-    })
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -508,92 +473,5 @@ fn hyper_reason(e: &hyper::Error) -> Reason {
         Reason::Timeout
     } else {
         Reason::InvalidResponse
-    }
-}
-
-/// TLS client settings, built once: system roots, or no verification when asked.
-fn tls_client(insecure: bool) -> Arc<rustls::ClientConfig> {
-    static VERIFYING: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    static INSECURE: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    let provider = || Arc::new(rustls::crypto::ring::default_provider());
-    if insecure {
-        return INSECURE
-            .get_or_init(|| {
-                let config = rustls::ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .expect("ring supports the default protocol versions")
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-                    .with_no_client_auth();
-                Arc::new(config)
-            })
-            .clone();
-    }
-    VERIFYING
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                tracing::warn!(
-                    "no system CA certificates found: HTTPS probes will fail verification"
-                );
-            }
-            let config = rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default protocol versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Arc::new(config)
-        })
-        .clone()
-}
-
-/// `tls_config.insecure_skip_verify: true`: accept any certificate, still check signatures.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

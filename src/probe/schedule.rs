@@ -1,30 +1,25 @@
 //! Runs the configured `probes:` on their own intervals: the public URL and, when an
 //! `origin` is set, the same request sent straight to the origin, side by side.
 
-use super::config::{ProbeConfig, parse_host_port};
+use super::config::ProbeConfig;
 use super::http::{Target, probe};
-use super::{InfoLabels, PathKind};
-use crate::config::Config;
-use crate::metrics::Metrics;
+use super::metrics::{InfoLabels, TargetLabels};
+use super::{PathKind, ProbeMetrics};
+use crate::base::net::parse_host_port;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-pub fn start(config: &Config, metrics: &Arc<Metrics>) -> Vec<JoinHandle<()>> {
-    config
-        .probes
+/// Start one task per probe; the caller aborts them when the config changes.
+pub fn start(probes: &[ProbeConfig], metrics: &Arc<ProbeMetrics>) -> Vec<JoinHandle<()>> {
+    probes
         .iter()
         .enumerate()
         .map(|(i, probe_config)| {
-            metrics
-                .probes
-                .info
-                .get_or_create(&info_labels(probe_config))
-                .set(1);
-            metrics
-                .probes
-                .timeout
-                .get_or_create(&super::TargetLabels {
+            let f = &metrics.families;
+            f.info.get_or_create(&info_labels(probe_config)).set(1);
+            f.timeout
+                .get_or_create(&TargetLabels {
                     target: probe_config.name.clone(),
                 })
                 .set(probe_config.timeout.as_secs_f64());
@@ -42,14 +37,14 @@ fn info_labels(p: &ProbeConfig) -> InfoLabels {
         target: p.name.clone(),
         url: p.url.clone(),
         origin: p.origin.clone().unwrap_or_default(),
+        vhost: p.vhost(),
     }
 }
 
-async fn run(config: ProbeConfig, metrics: Arc<Metrics>, offset: Duration) {
+async fn run(config: ProbeConfig, metrics: Arc<ProbeMetrics>, offset: Duration) {
     let Ok(url) = url::Url::parse(&config.url) else {
         return;
     }; // validated at load
-    let settings = config.http();
     let public = Target {
         url: url.clone(),
         connect_to: None,
@@ -68,33 +63,28 @@ async fn run(config: ProbeConfig, metrics: Arc<Metrics>, offset: Duration) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let public_run = probe(&public, &settings, config.timeout);
+        let public_run = probe(&public, &config.http, config.timeout);
         let (public_outcome, origin_outcome) = match &origin {
             Some(o) => {
-                let (p, o) = tokio::join!(public_run, probe(o, &settings, config.timeout));
+                let (p, o) = tokio::join!(public_run, probe(o, &config.http, config.timeout));
                 (p, Some(o))
             }
             None => (public_run.await, None),
         };
-        metrics
-            .probes
-            .record(&config.name, PathKind::Public, &public_outcome);
+        metrics.record(&config.name, PathKind::Public, &public_outcome);
         if let Some(o) = origin_outcome {
-            metrics.probes.record(&config.name, PathKind::Origin, &o);
+            metrics.record(&config.name, PathKind::Origin, &o);
         }
         tracing::debug!(target = %config.name, status = public_outcome.status, reason = ?public_outcome.reason, "probed");
     }
 }
 
 /// Drop the series of probes that a new config no longer has (or has changed).
-pub fn forget_removed(old: &Config, new: &Config, metrics: &Metrics) {
-    for p in &old.probes {
-        let kept = new
-            .probes
-            .iter()
-            .any(|n| n.name == p.name && n.url == p.url && n.origin == p.origin);
+pub fn forget_removed(old: &[ProbeConfig], new: &[ProbeConfig], metrics: &ProbeMetrics) {
+    for p in old {
+        let kept = new.iter().any(|n| info_labels(n) == info_labels(p));
         if !kept {
-            metrics.probes.forget(&p.name, &info_labels(p));
+            metrics.forget(&p.name, &info_labels(p));
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Where a pool or upstream listens, connecting to it with a bound, and why a connect failed.
 
+use crate::base::http1::Stream;
+use crate::base::net::parse_host_port;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A socket address as written in our config: `unix:/path`, `/path`, `tcp://host:port`,
 /// `host:port`, or (status pages only) `http://...`.
@@ -42,12 +43,10 @@ impl Address {
             .strip_prefix("tcp://")
             .unwrap_or(text)
             .trim_end_matches('/');
-        match hostport.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
-                Ok(Address::Tcp(hostport.to_string()))
-            }
-            _ => Err(format!(
-                "{text:?}: expected host:port, tcp://host:port, unix:/path or http://..."
+        match parse_host_port(hostport, 0) {
+            Ok(_) => Ok(Address::Tcp(hostport.to_string())),
+            Err(e) => Err(format!(
+                "{e}: expected host:port, tcp://host:port, unix:/path or http://..."
             )),
         }
     }
@@ -128,10 +127,6 @@ impl std::fmt::Display for Down {
         write!(f, "{}: {}", self.reason.as_str(), self.detail)
     }
 }
-
-/// A connected stream, unix or TCP.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Connect to `address` (its socket for `http://`) within `timeout`.
 pub async fn connect(address: &Address, timeout: Duration) -> Result<Box<dyn Stream>, Down> {
@@ -277,6 +272,7 @@ mod tests {
         let path = dir.path().join("full.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         // Listening again sets the backlog: the smallest one fills after a connection or two.
+        // SAFETY: listen(2) on a descriptor the listener owns and keeps open.
         assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
         let address = Address::Unix(path);
         let mut held = Vec::new();

@@ -3,14 +3,19 @@
 
 use super::confs::{self, FpmPoolConf};
 use super::{WorkerConfig, WorkerKind, fetch};
-use crate::config::Config;
 use std::path::Path;
 use std::time::Duration;
 
 /// How long auto-detection waits for a status page.
 const DETECT_TIMEOUT: Duration = Duration::from_millis(800);
 
-pub fn autodetect(config: &mut Config, fpm_patterns: &[&str], base_url: &str) {
+/// The PHP-FPM pools in their config files, and the Apache and nginx status pages that
+/// answer on this host.
+pub fn detect() -> Vec<WorkerConfig> {
+    detect_in(&["/etc/php/*/fpm/pool.d/*.conf"], "http://127.0.0.1")
+}
+
+fn detect_in(fpm_patterns: &[&str], base_url: &str) -> Vec<WorkerConfig> {
     let mut found = Vec::new();
     for pattern in fpm_patterns {
         for path in glob::glob(pattern).into_iter().flatten().flatten() {
@@ -24,16 +29,7 @@ pub fn autodetect(config: &mut Config, fpm_patterns: &[&str], base_url: &str) {
         }
     }
     found.extend(status_pages(base_url));
-    for entry in found {
-        let taken = config
-            .workers
-            .iter()
-            .any(|w| w.kind == entry.kind && w.pool() == entry.pool());
-        if !taken {
-            tracing::info!(kind = entry.kind.as_str(), pool = entry.pool(), address = %entry.address, "auto-detected worker pool");
-            config.workers.push(entry);
-        }
-    }
+    found
 }
 
 fn entry(kind: WorkerKind, name: &str, address: String) -> WorkerConfig {
@@ -153,20 +149,9 @@ mod tests {
             }
         });
 
-        let mut config = Config::default();
-        config.workers.push(entry(
-            WorkerKind::Phpfpm,
-            "www",
-            "unix:/elsewhere.sock".into(),
-        ));
         let pattern = format!("{d}/*.conf");
-        autodetect(
-            &mut config,
-            &[&pattern],
-            &format!("http://127.0.0.1:{port}"),
-        );
-        let got: Vec<_> = config
-            .workers
+        let workers = detect_in(&[&pattern], &format!("http://127.0.0.1:{port}"));
+        let got: Vec<_> = workers
             .iter()
             .map(|w| {
                 (
@@ -181,13 +166,6 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (
-                    WorkerKind::Phpfpm,
-                    "www".into(),
-                    "unix:/elsewhere.sock".into(),
-                    None,
-                    None
-                ),
                 (
                     WorkerKind::Socket,
                     "www".into(),
@@ -219,13 +197,18 @@ mod tests {
             ]
         );
         assert!(
-            config.workers[2]
+            workers[1]
                 .config_file
                 .as_deref()
                 .unwrap()
                 .ends_with("www.conf")
         );
-        crate::workers::validate(&config).unwrap();
+        crate::workers::config::validate(crate::workers::WorkerSections {
+            pools: &workers,
+            upstreams: &[],
+            maintenance_files: &[],
+        })
+        .unwrap();
     }
 
     #[test]
@@ -235,12 +218,10 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let mut config = Config::default();
-        autodetect(
-            &mut config,
+        let workers = detect_in(
             &["/nonexistent/*.conf"],
             &format!("http://127.0.0.1:{port}"),
         );
-        assert!(config.workers.is_empty());
+        assert!(workers.is_empty());
     }
 }

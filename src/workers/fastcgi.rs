@@ -103,17 +103,44 @@ pub fn parse_cgi(stdout: &[u8]) -> Result<CgiResponse, String> {
     })
 }
 
+/// Why a FastCGI exchange failed.
+#[derive(Debug)]
+pub enum FastcgiError {
+    Write(std::io::Error),
+    /// The server closed or broke the connection before END_REQUEST.
+    CutShort(std::io::Error),
+    /// The first byte is not FastCGI's version: something else listens there.
+    NotFastcgi(u8),
+    UnexpectedRecord(u8),
+    TooLarge(usize),
+    /// The CGI answer inside the records is malformed.
+    Cgi(String),
+}
+
+impl std::fmt::Display for FastcgiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FastcgiError::Write(e) => write!(f, "FastCGI write: {e}"),
+            FastcgiError::CutShort(e) => write!(f, "FastCGI reply cut short: {e}"),
+            FastcgiError::NotFastcgi(v) => write!(f, "not a FastCGI reply (version byte {v})"),
+            FastcgiError::UnexpectedRecord(t) => write!(f, "unexpected FastCGI record type {t}"),
+            FastcgiError::TooLarge(cap) => write!(f, "FastCGI reply larger than {cap} bytes"),
+            FastcgiError::Cgi(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Send one GET and collect STDOUT until END_REQUEST, at most `cap` bytes.
 pub async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     stream: &mut S,
     path: &str,
     query: &str,
     cap: usize,
-) -> Result<CgiResponse, String> {
+) -> Result<CgiResponse, FastcgiError> {
     stream
         .write_all(&encode_get(path, query))
         .await
-        .map_err(|e| format!("FastCGI write: {e}"))?;
+        .map_err(FastcgiError::Write)?;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     loop {
@@ -121,9 +148,9 @@ pub async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         stream
             .read_exact(&mut header)
             .await
-            .map_err(|e| format!("FastCGI reply cut short: {e}"))?;
+            .map_err(FastcgiError::CutShort)?;
         if header[0] != VERSION {
-            return Err(format!("not a FastCGI reply (version byte {})", header[0]));
+            return Err(FastcgiError::NotFastcgi(header[0]));
         }
         let len = u16::from_be_bytes([header[4], header[5]]) as usize;
         let padding = header[6] as usize;
@@ -131,19 +158,19 @@ pub async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         stream
             .read_exact(&mut content)
             .await
-            .map_err(|e| format!("FastCGI reply cut short: {e}"))?;
+            .map_err(FastcgiError::CutShort)?;
         content.truncate(len);
         match header[1] {
             STDOUT => stdout.extend_from_slice(&content),
             STDERR => stderr.extend_from_slice(&content),
             END_REQUEST => break,
-            other => return Err(format!("unexpected FastCGI record type {other}")),
+            other => return Err(FastcgiError::UnexpectedRecord(other)),
         }
         if stdout.len() + stderr.len() > cap {
-            return Err(format!("FastCGI reply larger than {cap} bytes"));
+            return Err(FastcgiError::TooLarge(cap));
         }
     }
-    let mut response = parse_cgi(&stdout)?;
+    let mut response = parse_cgi(&stdout).map_err(FastcgiError::Cgi)?;
     if response.body.is_empty() && !stderr.is_empty() {
         // FPM puts "Primary script unknown" and the like on STDERR.
         response.body = stderr;
@@ -206,12 +233,10 @@ mod tests {
 
         let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
         theirs.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
-        assert!(
-            exchange(&mut ours, "/status", "", 1024)
-                .await
-                .unwrap_err()
-                .contains("not a FastCGI")
-        );
+        assert!(matches!(
+            exchange(&mut ours, "/status", "", 1024).await.unwrap_err(),
+            FastcgiError::NotFastcgi(b'H')
+        ));
 
         let (mut ours, mut theirs) = tokio::io::duplex(1 << 20);
         for _ in 0..20 {
@@ -221,12 +246,10 @@ mod tests {
                 .unwrap();
             theirs.write_all(&[b'x'; 100]).await.unwrap();
         }
-        assert!(
-            exchange(&mut ours, "/status", "", 1024)
-                .await
-                .unwrap_err()
-                .contains("larger than")
-        );
+        assert!(matches!(
+            exchange(&mut ours, "/status", "", 1024).await.unwrap_err(),
+            FastcgiError::TooLarge(1024)
+        ));
 
         let (mut ours, mut theirs) = tokio::io::duplex(1 << 16);
         theirs
@@ -234,11 +257,9 @@ mod tests {
             .await
             .unwrap();
         theirs.shutdown().await.unwrap();
-        assert!(
-            exchange(&mut ours, "/status", "", 1024)
-                .await
-                .unwrap_err()
-                .contains("cut short")
-        );
+        assert!(matches!(
+            exchange(&mut ours, "/status", "", 1024).await.unwrap_err(),
+            FastcgiError::CutShort(_)
+        ));
     }
 }

@@ -3,7 +3,8 @@
 
 use super::address::{Address, Down, DownReason, connect};
 use super::fastcgi;
-use http_body_util::{BodyExt, Empty, Limited};
+use crate::base::http1::{self, Stream};
+use http_body_util::{BodyExt, Full, Limited};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
@@ -14,7 +15,7 @@ pub const BODY_CAP: usize = 4 << 20;
 /// Connect, then run `exchange` on the stream; the whole within `timeout`.
 async fn bounded<T, F, Fut>(address: &Address, timeout: Duration, exchange: F) -> Result<T, Down>
 where
-    F: FnOnce(Box<dyn super::address::Stream>) -> Fut,
+    F: FnOnce(Box<dyn Stream>) -> Fut,
     Fut: Future<Output = Result<T, Down>>,
 {
     let deadline = Instant::now() + timeout;
@@ -44,59 +45,30 @@ fn check_status(status: u16, body: &[u8]) -> Result<(), Down> {
     Err(Down::new(reason, format!("status {status}: {snippet}")))
 }
 
-/// GET `url` with hyper over a fresh connection.
+/// GET `url` over a fresh connection.
 pub async fn http_get(url: &url::Url, timeout: Duration) -> Result<Vec<u8>, Down> {
     let address = Address::Http(url.clone());
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_string(),
-    };
-    let target = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
+    let request = hyper::Request::get(http1::path_and_query(url))
+        .header(hyper::header::HOST, http1::authority(url))
+        .header(hyper::header::USER_AGENT, http1::USER_AGENT)
+        .body(Full::default())
+        .map_err(|e| Down::new(DownReason::InvalidResponse, e.to_string()))?;
     bounded(&address, timeout, move |stream| async move {
-        let invalid =
-            |e: &dyn std::fmt::Display| Down::new(DownReason::InvalidResponse, e.to_string());
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(io)
-                .await
-                .map_err(|e| invalid(&e))?;
-        let request = hyper::Request::get(target)
-            .header(hyper::header::HOST, host)
-            .header(hyper::header::USER_AGENT, "gateway-exporter")
-            .body(Empty::new())
-            .map_err(|e| invalid(&e))?;
-        let work = async {
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| invalid(&e))?;
-            let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), BODY_CAP)
-                .collect()
-                .await
-                .map_err(|e| {
-                    Down::new(
-                        DownReason::InvalidResponse,
-                        format!("body: {e} (cap {BODY_CAP} bytes)"),
-                    )
-                })?
-                .to_bytes();
-            check_status(status, &body)?;
-            Ok(body.to_vec())
-        };
-        let mut work = std::pin::pin!(work);
-        let mut conn = std::pin::pin!(conn);
-        tokio::select! {
-            biased;
-            result = &mut work => result,
-            ended = &mut conn => match ended {
-                Ok(()) => work.await,
-                Err(e) => Err(invalid(&e)),
-            },
-        }
+        let invalid = |e: hyper::Error| Down::new(DownReason::InvalidResponse, e.to_string());
+        let exchange = http1::send(stream, request).await.map_err(invalid)?;
+        let status = exchange.response.status().as_u16();
+        let body = Limited::new(exchange.response.into_body(), BODY_CAP)
+            .collect()
+            .await
+            .map_err(|e| {
+                Down::new(
+                    DownReason::InvalidResponse,
+                    format!("body: {e} (cap {BODY_CAP} bytes)"),
+                )
+            })?
+            .to_bytes();
+        check_status(status, &body)?;
+        Ok(body.to_vec())
     })
     .await
 }
@@ -111,7 +83,7 @@ pub async fn fastcgi_get(
     bounded(address, timeout, move |mut stream| async move {
         let response = fastcgi::exchange(&mut stream, path, query, BODY_CAP)
             .await
-            .map_err(|e| Down::new(DownReason::InvalidResponse, e))?;
+            .map_err(|e| Down::new(DownReason::InvalidResponse, e.to_string()))?;
         check_status(response.status, &response.body)?;
         // FPM refuses some requests with a body of "Access denied." and no Status header.
         if response.body.starts_with(b"Access denied") {

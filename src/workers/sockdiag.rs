@@ -37,6 +37,7 @@ pub struct Listener {
 
 /// Every listening unix stream and TCP socket of this network namespace.
 pub fn listeners() -> io::Result<Vec<Listener>> {
+    // SAFETY: socket(2) takes no pointers; the result is checked before use.
     let fd = unsafe {
         libc::socket(
             libc::AF_NETLINK,
@@ -47,20 +48,26 @@ pub fn listeners() -> io::Result<Vec<Listener>> {
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: `fd` is a fresh, valid descriptor owned by nobody else; OwnedFd closes it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // A bound on every read: the kernel answers at once, but never hang a scrape on it.
     let tv = libc::timeval {
         tv_sec: 1,
         tv_usec: 0,
     };
-    unsafe {
+    // SAFETY: `tv` outlives the call and the length passed is its size.
+    let set = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
             &tv as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::timeval>() as u32,
-        );
+        )
+    };
+    if set != 0 {
+        // Without the bound a silent kernel could hang the scrape: refuse to go on.
+        return Err(io::Error::last_os_error());
     }
     let mut out = Vec::new();
     // struct unix_diag_req: family, protocol, pad, states, ino, show, cookie[2].
@@ -90,8 +97,10 @@ fn dump(fd: &OwnedFd, request: &[u8], seq: u32, mut each: impl FnMut(&[u8])) -> 
     msg.extend_from_slice(&seq.to_ne_bytes());
     msg.extend_from_slice(&0u32.to_ne_bytes());
     msg.extend_from_slice(request);
+    // SAFETY: sockaddr_nl is plain data for which all-zero bytes are a valid value.
     let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     kernel.nl_family = libc::AF_NETLINK as u16;
+    // SAFETY: `msg` and `kernel` outlive the call; the lengths passed are theirs.
     let sent = unsafe {
         libc::sendto(
             fd.as_raw_fd(),
@@ -107,6 +116,7 @@ fn dump(fd: &OwnedFd, request: &[u8], seq: u32, mut each: impl FnMut(&[u8])) -> 
     }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
+        // SAFETY: `buf` outlives the call and the kernel writes at most `buf.len()` bytes.
         let n = unsafe {
             libc::recv(
                 fd.as_raw_fd(),

@@ -1,137 +1,8 @@
-//! The metric families, registered once at start-up and then shared behind an `Arc`,
-//! and the two exposition formats (OpenMetrics, Prometheus text 0.0.4).
+//! The two exposition formats: OpenMetrics (what prometheus-client writes) and the
+//! Prometheus text format 0.0.4 (what older scrapers and promtool 2.42 read), negotiated on
+//! the `Accept` header.
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::{Registry, Unit};
-use std::sync::atomic::AtomicU64;
-
-/// A float gauge (prometheus-client's default gauge is integral).
-pub type FGauge = Gauge<f64, AtomicU64>;
-
-/// Every family the exporter writes, each source's behind its own struct.
-pub struct Metrics {
-    pub registry: Registry,
-    pub exporter: ExporterMetrics,
-    pub probes: crate::probe::ProbeMetrics,
-    pub logs: crate::logs::LogMetrics,
-    pub workers: crate::workers::WorkerMetrics,
-}
-
-impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("gateway");
-        let exporter = ExporterMetrics::register(&mut registry);
-        let probes = crate::probe::ProbeMetrics::register(&mut registry);
-        let logs = crate::logs::LogMetrics::register(&mut registry);
-        let workers = crate::workers::WorkerMetrics::register(&mut registry);
-        Metrics {
-            registry,
-            exporter,
-            probes,
-            logs,
-            workers,
-        }
-    }
-
-    pub fn encode(&self, format: Format) -> String {
-        encode_registry(&self.registry, format)
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CollectorLabels {
-    pub collector: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BuildLabels {
-    pub version: String,
-    pub revision: String,
-    pub rustversion: String,
-}
-
-/// The exporter's own health, the node_exporter way.
-pub struct ExporterMetrics {
-    pub build_info: Family<BuildLabels, Gauge>,
-    pub collector_duration: Family<CollectorLabels, FGauge>,
-    pub collector_success: Family<CollectorLabels, Gauge>,
-    pub reload_successful: Gauge,
-    pub reload_success_timestamp: FGauge,
-    pub reloads: Counter,
-    pub reload_failures: Counter,
-}
-
-impl ExporterMetrics {
-    fn register(registry: &mut Registry) -> Self {
-        let m = ExporterMetrics {
-            build_info: Family::default(),
-            collector_duration: Family::default(),
-            collector_success: Family::default(),
-            reload_successful: Gauge::default(),
-            reload_success_timestamp: FGauge::default(),
-            reloads: Counter::default(),
-            reload_failures: Counter::default(),
-        };
-        m.build_info
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION").into(),
-                revision: option_env!("GATEWAY_EXPORTER_REVISION")
-                    .unwrap_or("unknown")
-                    .into(),
-                rustversion: option_env!("GATEWAY_EXPORTER_RUSTC")
-                    .unwrap_or("unknown")
-                    .into(),
-            })
-            .set(1);
-        registry.register(
-            "build_info",
-            "A metric with a constant '1' value labelled by version and revision of gateway-exporter",
-            m.build_info.clone(),
-        );
-        registry.register_with_unit(
-            "scrape_collector_duration",
-            "Duration of a collector's refresh during the last scrape",
-            Unit::Seconds,
-            m.collector_duration.clone(),
-        );
-        registry.register(
-            "scrape_collector_success",
-            "Whether a collector's refresh succeeded during the last scrape (1) or failed (0)",
-            m.collector_success.clone(),
-        );
-        registry.register(
-            "config_last_reload_successful",
-            "Whether the last configuration reload attempt was successful",
-            m.reload_successful.clone(),
-        );
-        registry.register_with_unit(
-            "config_last_reload_success_timestamp",
-            "Timestamp of the last successful configuration load",
-            Unit::Seconds,
-            m.reload_success_timestamp.clone(),
-        );
-        registry.register(
-            "config_reloads",
-            "Configuration reload attempts",
-            m.reloads.clone(),
-        );
-        registry.register(
-            "config_reload_failures",
-            "Configuration reload attempts refused because the new config was invalid",
-            m.reload_failures.clone(),
-        );
-        m
-    }
-}
+use prometheus_client::registry::Registry;
 
 /// The exposition format a scraper asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,6 +108,9 @@ pub fn openmetrics_to_text004(om: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::metrics::FGauge;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::registry::Unit;
 
     #[test]
     fn counters_and_units_become_text004() {

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
+/// The longest duration any setting accepts: beyond it a value is a typo, and a timer or
+/// deadline built from it would overflow.
+pub const MAX: Duration = Duration::from_secs(365 * 86400);
+
 /// Parse a Prometheus-style duration: one or more `<number><unit>` pairs, units
 /// `ms`, `s`, `m`, `h`, `d`. A bare number is refused, so `timeout: 5` is an error.
 pub fn parse(text: &str) -> Result<Duration, String> {
@@ -34,13 +38,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "d" => value * 86400.0,
             other => return Err(format!("unknown unit {other:?} in duration {text:?}")),
         };
-        total += Duration::from_secs_f64(seconds);
+        total = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .filter(|t| *t <= MAX)
+            .ok_or_else(|| format!("duration {text:?} is longer than the limit of 365d"))?;
         rest = &rest[unit_len..];
     }
     Ok(total)
 }
 
-/// Serde adapter: `#[serde(deserialize_with = "crate::duration::deserialize")]`.
+/// Serde adapter: `#[serde(deserialize_with = "crate::base::duration::deserialize")]`.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse(&text).map_err(serde::de::Error::custom)
@@ -74,7 +82,19 @@ mod tests {
 
     #[test]
     fn refuses_bad_durations() {
-        for text in ["", "5", "s", "5x", "5 s", "-1s", "1.2.3s"] {
+        for text in [
+            "",
+            "5",
+            "s",
+            "5x",
+            "5 s",
+            "-1s",
+            "1.2.3s",
+            "366d",
+            "300000000000000d",
+            "10000000000000000000s",
+            "364d2d",
+        ] {
             assert!(parse(text).is_err(), "{text:?} should be refused");
         }
     }
