@@ -6,7 +6,7 @@ mod common;
 #[path = "common/prometheus.rs"]
 mod prometheus;
 
-use prometheus::{DASHBOARD_BASE, RUNBOOK_BASE, Rule, load_yaml, repo_path, rules};
+use prometheus::{DASHBOARD_BASE, Matcher, RUNBOOK_BASE, Rule, load_yaml, repo_path, rules};
 use promql_parser::label::Labels;
 use promql_parser::parser::{self, Expr, LabelModifier, VectorMatchCardinality};
 use serde_json::Value;
@@ -538,15 +538,6 @@ fn every_alert_has_a_firing_test_and_stays_silent_on_healthy_and_idle_hosts() {
     assert!(unknown.is_empty(), "tests name unknown alerts {unknown:?}");
 }
 
-/// `name="v"` / `name=~"re"` of an Alertmanager matcher string.
-fn parse_matcher(m: &str) -> (String, bool, String) {
-    let re = regex::Regex::new(r#"^([a-zA-Z_]+)(=~|=)"(.*)"$"#).unwrap();
-    let c = re
-        .captures(m)
-        .unwrap_or_else(|| panic!("unsupported matcher {m}"));
-    (c[1].to_string(), &c[2] == "=~", c[3].to_string())
-}
-
 /// The value an expression pins a label to: its selectors all say `{label="value"}`
 /// (the cause alerts' `{cause="timeout"}`).
 fn pinned_value(rule: &Rule, label: &str) -> Option<String> {
@@ -564,37 +555,21 @@ fn matching_alerts<'a>(
     matchers: &Value,
     alerts: &'a [(Rule, BTreeSet<String>)],
 ) -> Vec<&'a (Rule, BTreeSet<String>)> {
-    let matchers: Vec<(String, bool, String)> = matchers
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| parse_matcher(m.as_str().unwrap()))
-        .collect();
+    let matchers = Matcher::list(matchers);
     alerts
         .iter()
         .filter(|(rule, out)| {
-            matchers.iter().all(|(label, is_re, value)| {
-                let re = regex::Regex::new(&format!(
-                    "^(?:{})$",
-                    if *is_re {
-                        value.clone()
-                    } else {
-                        regex::escape(value)
-                    }
-                ))
-                .unwrap();
-                match label.as_str() {
-                    "alertname" => re.is_match(rule.alert.as_deref().unwrap()),
-                    l => match rule
-                        .labels
-                        .get(l)
-                        .cloned()
-                        .or_else(|| pinned_value(rule, l))
-                    {
-                        Some(v) => re.is_match(&v),
-                        None => out.contains(l),
-                    },
-                }
+            matchers.iter().all(|m| match m.label.as_str() {
+                "alertname" => m.is_match(rule.alert.as_deref().unwrap()),
+                l => match rule
+                    .labels
+                    .get(l)
+                    .cloned()
+                    .or_else(|| pinned_value(rule, l))
+                {
+                    Some(v) => m.is_match(&v),
+                    None => out.contains(l),
+                },
             })
         })
         .collect()

@@ -333,6 +333,61 @@ impl Alertmanager {
             .cloned()
             .unwrap_or_default()
     }
+
+    /// POST alerts (`[{labels, annotations}]`) to `/api/v2/alerts`, as Prometheus does.
+    pub fn push(&self, alerts: &Value) {
+        let body = alerts.to_string();
+        let mut conn = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let request = format!(
+            "POST /api/v2/alerts HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        let _ = conn.read_to_string(&mut reply);
+        assert!(
+            reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+            "POST /api/v2/alerts: {reply}"
+        );
+    }
+}
+
+/// One Alertmanager matcher, `name="v"` or `name=~"re"` (anchored, as Alertmanager does).
+pub struct Matcher {
+    pub label: String,
+    anchored: regex::Regex,
+}
+
+impl Matcher {
+    pub fn parse(m: &str) -> Matcher {
+        let re = regex::Regex::new(r#"^([a-zA-Z_]+)(=~|=)"(.*)"$"#).unwrap();
+        let c = re
+            .captures(m)
+            .unwrap_or_else(|| panic!("unsupported matcher {m}"));
+        let pattern = if &c[2] == "=~" {
+            c[3].to_string()
+        } else {
+            regex::escape(&c[3])
+        };
+        Matcher {
+            label: c[1].to_string(),
+            anchored: regex::Regex::new(&format!("^(?:{pattern})$")).unwrap(),
+        }
+    }
+
+    /// The matchers of an inhibit rule's `source_matchers` / `target_matchers`.
+    pub fn list(v: &Value) -> Vec<Matcher> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| Matcher::parse(m.as_str().unwrap()))
+            .collect()
+    }
+
+    pub fn is_match(&self, value: &str) -> bool {
+        self.anchored.is_match(value)
+    }
 }
 
 /// A local webhook receiver: every POSTed JSON body is kept, in order of arrival.
