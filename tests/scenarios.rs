@@ -862,14 +862,16 @@ fn maintenance() -> Case {
         expect: Expect {
             code: 503,
             probe: Some(("proxy", "nginx")),
-            signal: Some(("maintenance flag present, mapped to the probed site", |m| {
-                sum(m, "gateway_maintenance_mode", &[]) == 1.0
-                    && sum(
-                        m,
-                        "gateway_maintenance_info",
-                        &[("target", "site"), ("vhost", "maintenance.test")],
-                    ) == 1.0
-            })),
+            signal: Some(
+                ("maintenance flag present, mapped to the probed site", |m| {
+                    sum(m, "gateway_maintenance_mode", &[]) == 1.0
+                        && sum(
+                            m,
+                            "gateway_maintenance_info",
+                            &[("target", "site"), ("vhost", "maintenance.test")],
+                        ) == 1.0
+                }),
+            ),
             fires: &["GatewayMaintenanceMode"],
             // The flag explains its site's 503: the probe alert never even goes pending
             // long enough to fire (its `for:` is 36 s here).
