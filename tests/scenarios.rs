@@ -874,7 +874,7 @@ fn maintenance() -> Case {
             ),
             fires: &["GatewayMaintenanceMode"],
             // The flag explains its site's 503: the probe alert never even goes pending
-            // long enough to fire (its `for:` is 36 s here).
+            // long enough to fire (its `for:` is 42 s here).
             never_fires: &["GatewayProbe5xx"],
             watch_for: Duration::from_secs(50),
             ..Default::default()
