@@ -612,7 +612,37 @@ const CASES: &[&Case] = &[
     &A_CRITICAL_CAUSE_EXPLAINS_THE_BURN_RATE_OF_ITS_VHOST_ONLY,
     &A_FAILING_ORIGIN_EXPLAINS_ITS_PUBLIC_PROBE_ONLY,
     &AN_EXHAUSTED_HOST_EXPLAINS_ITS_OWN_TIMEOUTS_ONLY,
+    &A_CHECKED_DATABASE_EXPLAINS_THE_APP_ERRORS_OF_ITS_HOST_ONLY,
 ];
+
+const A_CHECKED_DATABASE_EXPLAINS_THE_APP_ERRORS_OF_ITS_HOST_ONLY: Case = Case {
+    source: &[
+        ("alertname", "GatewayUpstreamDown"),
+        ("job", "gateway"),
+        ("instance", "web1:10211"),
+        ("upstream", "mysql@127.0.0.1:3306"),
+    ],
+    target: &[
+        ("alertname", "GatewayAppDatabaseDown"),
+        ("job", "gateway"),
+        ("instance", "web1:10211"),
+        ("vhost", "shop.example"),
+    ],
+    beside: &[
+        // The database errors of another host.
+        &[
+            ("alertname", "GatewayAppDatabaseDown"),
+            ("job", "gateway"),
+            ("instance", "web2:10211"),
+            ("vhost", "shop.example"),
+        ],
+    ],
+};
+
+#[test]
+fn a_checked_database_explains_the_app_errors_of_its_host_only() {
+    prove(&A_CHECKED_DATABASE_EXPLAINS_THE_APP_ERRORS_OF_ITS_HOST_ONLY);
+}
 
 /// Each shipped inhibit rule is the one rule of at least one case above.
 #[test]
