@@ -23,6 +23,11 @@ pub fn apply(config: &mut Config) {
         merge(&mut config.workers, crate::workers::detect(), |a, b| {
             a.kind == b.kind && a.pool() == b.pool()
         });
+        merge(
+            &mut config.upstreams,
+            crate::workers::detect_databases(),
+            |a, b| a.address == b.address || a.label() == b.label(),
+        );
     }
 }
 

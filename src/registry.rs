@@ -28,23 +28,29 @@ pub struct Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        let mut registry = prometheus_client::registry::Registry::with_prefix("gateway");
-        let exporter = ExporterMetrics::register(&mut registry);
+        let mut registry = prometheus_client::registry::Registry::default();
+        crate::process::register(&mut registry); // process_*, unprefixed as in Go exporters
+        let gateway = registry.sub_registry_with_prefix("gateway");
+        let exporter = ExporterMetrics::register(gateway);
         exporter
             .build_info
             .get_or_create(&BuildLabels::current())
             .set(1);
-        registry.register(
+        gateway.register(
             "lock_recoveries",
             "Locks recovered after a task panicked while holding them (the panic is logged once)",
             crate::base::lock::RECOVERIES.clone(),
         );
+        let collectors = CollectorMetrics::register(gateway);
+        let probes = Arc::new(ProbeMetrics::register(gateway));
+        let logs = Arc::new(LogMetrics::register(gateway));
+        let workers = Arc::new(WorkerMetrics::register(gateway));
         Registry {
             exporter,
-            collectors: CollectorMetrics::register(&mut registry),
-            probes: Arc::new(ProbeMetrics::register(&mut registry)),
-            logs: Arc::new(LogMetrics::register(&mut registry)),
-            workers: Arc::new(WorkerMetrics::register(&mut registry)),
+            collectors,
+            probes,
+            logs,
+            workers,
             registry,
         }
     }

@@ -45,6 +45,7 @@ fn every_alert_routes_by_its_severity() {
         let name = rule.alert.as_deref().unwrap();
         let severity = &rule.labels["severity"];
         let receiver = match severity.as_str() {
+            _ if name == "GatewayWatchdog" => "heartbeat",
             "critical" => "pager",
             "warning" => "tickets",
             _ => "blackhole",

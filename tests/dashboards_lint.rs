@@ -312,13 +312,21 @@ fn lint_rules_catch_what_they_claim() {
 }
 
 #[test]
-fn every_metric_name_is_documented() {
+fn every_metric_name_is_documented_or_recorded() {
     let docs: HashSet<String> = documented_metrics().into_iter().map(|m| m.name).collect();
+    let recorded: HashSet<String> = dashboards::recorded_names().into_iter().collect();
     let re = regex::Regex::new(r"\bgateway_[a-z0-9_]+").unwrap();
+    // A recording rule's name (`level:metric:operations`) is checked against alerts/.
+    let rule_name = regex::Regex::new(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+").unwrap();
     let mut p = Problems::default();
     for d in load_all() {
         for q in queries(&d) {
-            for m in re.find_iter(&q.expr) {
+            for m in rule_name.find_iter(&q.expr) {
+                p.check(recorded.contains(m.as_str()), || {
+                    format!("{}: {} is not recorded in alerts/", q.origin, m.as_str())
+                });
+            }
+            for m in re.find_iter(&rule_name.replace_all(&q.expr, "")) {
                 let name = m.as_str();
                 let base = ["_bucket", "_sum", "_count"]
                     .iter()
@@ -367,6 +375,11 @@ fn alerts_and_changes_are_annotated_with_runbook_links() {
                 "{f}: no ALERTS{{alertstate=\"firing\"}} annotation"
             )),
             Some(a) => {
+                let expr = a["expr"].as_str().unwrap();
+                p.check(
+                    expr.contains(r#"job=~"$job""#) && expr.contains(r#"instance=~"$instance"#),
+                    || format!("{f}: the alert annotation ignores $job / $instance: {expr}"),
+                );
                 let text = a["textFormat"].as_str().unwrap_or("");
                 let link = format!(r#"<a href="{RUNBOOK_BASE}{{{{alertname}}}}.md""#);
                 p.check(text.contains(&link), || {
@@ -392,6 +405,11 @@ fn alerts_and_changes_are_annotated_with_runbook_links() {
         match table {
             None => p.0.push(format!("{f}: no firing-alerts table")),
             Some(t) => {
+                let expr = t["targets"][0]["expr"].as_str().unwrap();
+                p.check(
+                    expr.contains(r#"job=~"$job""#) && expr.contains(r#"instance=~"$instance"#),
+                    || format!("{f}: the firing-alerts table ignores $job / $instance: {expr}"),
+                );
                 let s = t["fieldConfig"].to_string();
                 p.check(
                     s.contains(&format!("{RUNBOOK_BASE}${{__data.fields.alertname}}.md")),
@@ -436,4 +454,32 @@ fn alerts_and_changes_are_annotated_with_runbook_links() {
         }
     }
     p.assert_none();
+}
+
+/// A maintenance flag's 1 means "on" (503s on purpose), never a green "up".
+#[test]
+fn maintenance_mode_reads_on_not_up() {
+    let mut seen = 0;
+    for d in load_all() {
+        for panel in panels(&d) {
+            let queries_maintenance = panel["targets"].as_array().into_iter().flatten().any(|t| {
+                t["expr"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("gateway_maintenance_mode"))
+            });
+            if !queries_maintenance {
+                continue;
+            }
+            seen += 1;
+            let one = &panel["fieldConfig"]["defaults"]["mappings"][0]["options"]["1"];
+            assert!(
+                one["text"].as_str().is_some_and(|t| t.starts_with("on"))
+                    && one["color"] != "green",
+                "{}: {} maps 1 to {one}",
+                d.file,
+                panel["title"]
+            );
+        }
+    }
+    assert!(seen > 0, "no maintenance panel");
 }

@@ -34,6 +34,8 @@ fn label_values(metric: &str, label: &str) -> Vec<&'static str> {
         (_, "vendor") => vec!["cloudflare"],
         (_, "url") => vec!["https://shop.example.com/"],
         (_, "origin") => vec!["10.0.0.7:443"],
+        (_, "address") => vec!["127.0.0.1:9000"],
+        (_, "group") => vec!["backend"],
         (_, "log") => vec!["nginx"],
         (_, "vhost") => vec!["shop.example.com"],
         (_, "upstream") => vec!["127.0.0.1:9000", "unix:/run/php/php8.2-fpm.sock"],
@@ -190,9 +192,39 @@ fn scenario() -> (String, i64) {
     for &t in &times {
         writeln!(
             om,
-            r#"ALERTS{{alertname="{alert}",alertstate="firing",severity="warning"}} 1 {t}"#
+            r#"ALERTS{{alertname="{alert}",alertstate="firing",severity="warning",job="gateway",instance="web1:10211"}} 1 {t}"#
         )
         .unwrap();
+    }
+    // The recording rules the error-budget panels read, as Prometheus would have recorded them.
+    for (series, value) in [
+        (
+            r#"job_vhost:gateway_slo_error_budget:ratio_remaining30d{job="gateway",vhost="shop.example.com"}"#,
+            0.4,
+        ),
+        (
+            r#"job_vhost:gateway_slo_errors:ratio_rate5m{job="gateway",vhost="shop.example.com"}"#,
+            0.02,
+        ),
+        (
+            r#"job_vhost:gateway_slo_errors:ratio_rate1h{job="gateway",vhost="shop.example.com"}"#,
+            0.015,
+        ),
+        (
+            r#"job_vhost:gateway_slo_errors:ratio_rate6h{job="gateway",vhost="shop.example.com"}"#,
+            0.004,
+        ),
+        (
+            r#"job_vhost:gateway_slo_errors:ratio_rate3d{job="gateway",vhost="shop.example.com"}"#,
+            0.001,
+        ),
+        ("global:gateway_slo_objective:ratio", 0.999),
+    ] {
+        let name = series.split('{').next().unwrap();
+        writeln!(om, "# TYPE {name} gauge").unwrap();
+        for &t in &times {
+            writeln!(om, "{series} {value} {t}").unwrap();
+        }
     }
     om.push_str("# EOF\n");
     (om, end)

@@ -2,14 +2,16 @@
 //! log_format compiler.
 
 use gateway_exporter::logs::apache_error::ApacheError;
-use gateway_exporter::logs::cause::{Cause, Event};
+use gateway_exporter::logs::cause::{AppCause, Cause, Event};
 use gateway_exporter::logs::haproxy::Haproxy;
 use gateway_exporter::logs::nginx_access::{
     AccessFormat, COMBINED, JsonFormat, JsonKeys, scan_object,
 };
+use gateway_exporter::logs::nginx_error::NginxError;
+use gateway_exporter::logs::php_error::PhpError;
+use gateway_exporter::logs::phpfpm;
 use gateway_exporter::logs::sink::{Access, Sink, Verdict};
 use gateway_exporter::logs::tail::{Lines, split_lines};
-use gateway_exporter::logs::{nginx_error, phpfpm};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -25,6 +27,9 @@ impl Sink for Count {
     }
     fn access(&mut self, a: &Access<'_>) {
         self.0 += a.vhost.len() + a.upstream_addr.len() + a.upstream_status.len();
+    }
+    fn app_error(&mut self, _: AppCause, vhost: &[u8]) {
+        self.0 += 1 + vhost.len();
     }
 }
 
@@ -93,6 +98,7 @@ impl Sink for Recorder {
             upstream_time: a.upstream_time,
         });
     }
+    fn app_error(&mut self, _: AppCause, _: &[u8]) {}
 }
 
 /// nginx variables and a value strategy for each: values never hold a space, a quote, a
@@ -180,8 +186,11 @@ fn format_and_line() -> impl Strategy<Value = (String, String, Seen)> {
 
 fn all_parsers(line: &[u8]) {
     let mut sink = Count::default();
-    nginx_error::parse(line, &mut sink);
+    let mut nginx = NginxError::default();
+    nginx.parse(line, &mut sink);
+    nginx.end_of_input(&mut sink);
     phpfpm::parse(line, &mut sink);
+    PhpError::default().parse(line, &mut sink);
     ApacheError::default().parse(line, &mut sink);
     Haproxy::default().parse(line, &mut sink);
     AccessFormat::compile(COMBINED)

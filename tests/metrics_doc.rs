@@ -46,6 +46,7 @@ const ERROR_LINES: &str = "\
 2026/11/21 23:57:38 [error] 15828#15828: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: a.test, request: \"GET / HTTP/1.1\", upstream: \"http://127.0.0.1:9/\", host: \"a.test\"
 2026/11/21 23:57:39 [error] 15828#15828: *2 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: b.test, request: \"GET / HTTP/1.1\", upstream: \"http://127.0.0.1:9/\", host: \"b.test\"
 2026/11/21 23:57:40 [notice] 15827#15827: signal 1 (SIGHUP) received from 1, reconfiguring
+2026/11/21 23:57:41 [error] 15828#15828: *3 FastCGI sent in stderr: \"PHP message: PHP Fatal error:  Allowed memory size of 4194304 bytes exhausted (tried to allocate 2097152 bytes) in /w/x.php on line 4\" while reading response header from upstream, client: 127.0.0.1, server: a.test, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://127.0.0.1:9000\", host: \"a.test\"
 this line is not an nginx error line at all
 ";
 
@@ -77,7 +78,8 @@ fn every_family_is_documented_and_every_documented_family_exists() {
     let (cert, key, _) = self_signed_cert(d, "doc.example.test");
     let _nginx = Nginx::start(
         &format!(
-            "server {{ listen 127.0.0.1:{port}; location /s {{ stub_status; }} }}\n\
+            "server {{ listen 127.0.0.1:{port}; location /s {{ stub_status; }} \
+             location /db {{ return 500 '<h1>Error establishing a database connection</h1>'; }} }}\n\
              server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {}; ssl_certificate_key {}; return 200; }}",
             cert.display(),
             key.display()
@@ -88,6 +90,7 @@ fn every_family_is_documented_and_every_documented_family_exists() {
     let config = format!(
         "probes:\n  - {{name: p, url: 'http://127.0.0.1:{dead}/', origin: '127.0.0.1:{dead}', interval: 100ms}}\n\
          \x20 - {{name: tls, url: 'https://127.0.0.1:{tls_port}/', interval: 100ms, tls_config: {{insecure_skip_verify: true}}}}\n\
+         \x20 - {{name: app, url: 'http://127.0.0.1:{port}/db', interval: 100ms}}\n\
          logs:\n  - {{name: err, path: '{}', format: nginx_error}}\n\
          \x20 - {{name: acc, path: '{}', format: nginx_access, proxy_read_timeout: 60s,\n\
          \x20     log_format: '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" rt=$request_time ua=\"$upstream_addr\" us=\"$upstream_status\" urt=\"$upstream_response_time\" host=$host'}}\n\

@@ -4,7 +4,7 @@
 //! a few of the real lines as evidence.
 
 use crate::base::clock::{days_from_civil, local_utc_offset};
-use crate::logs::cause::{Cause, Event};
+use crate::logs::cause::{AppCause, Cause, Event};
 use crate::logs::sink::{Access, Sink, normalise_upstream, upstream_items};
 use crate::logs::{LogConfig, Parser};
 use serde::Serialize;
@@ -200,6 +200,10 @@ impl Sink for LineSink {
     fn event(&mut self, event: Event) {
         self.events.push(event);
     }
+    /// The app's own words (PHP fatal errors, a database it cannot reach) are counted by
+    /// the exporter (`gateway_app_errors_total`); the walk names an app cause from the error
+    /// page it got (`judge_probe`), not yet from these lines.
+    fn app_error(&mut self, _cause: AppCause, _vhost: &[u8]) {}
     fn access(&mut self, access: &Access<'_>) {
         if access.status >= 500 {
             let last = upstream_items(access.upstream_addr).last().unwrap_or(b"-");

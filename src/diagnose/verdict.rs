@@ -120,7 +120,8 @@ fn upstream_runbook(cause: LogCause) -> &'static str {
         LogCause::SslHandshake => "GatewayUpstreamTLSError",
         LogCause::Dns => "GatewayUpstreamDNSError",
         LogCause::RateLimited => "GatewayRateLimiting",
-        LogCause::QueueTimeout => "GatewayUpstreamQueueTimeout",
+        // Envoy's UO: too many pending requests or connections, the queue's cousin.
+        LogCause::QueueTimeout | LogCause::CircuitOpen => "GatewayUpstreamQueueTimeout",
     }
 }
 
@@ -143,6 +144,9 @@ fn upstream_words(cause: LogCause) -> &'static str {
         LogCause::Dns => "the upstream's name does not resolve",
         LogCause::RateLimited => "the web server's rate limit refused the requests",
         LogCause::QueueTimeout => "requests waited too long in the proxy's queue",
+        LogCause::CircuitOpen => {
+            "the proxy's circuit breaker for the upstream is open: too many pending requests or connections"
+        }
     }
 }
 
@@ -414,6 +418,12 @@ pub fn judge_probe(p: &Probed<'_>, cx: &Context<'_>) -> Finding {
     } else if judged.fingerprint.layer == Layer::Cdn {
         Cause::Cdn
     } else if judged.fingerprint.layer == Layer::App {
+        if let Some(app) = judged.app_cause {
+            f.evidence.push(format!(
+                "the error page names the app cause: {}",
+                app.as_str()
+            ));
+        }
         Cause::App
     } else {
         behind_the_proxy(p.vhost, cx, &mut f)

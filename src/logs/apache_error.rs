@@ -11,7 +11,8 @@
 //! Apache writes nothing when the next try succeeds and nothing marks a try as the last,
 //! so waiting for the last one would hold the count until the thread's next request.
 
-use super::cause::{Cause, Event};
+use super::cause::{AppCause, Cause, Event};
+use super::php_error::request_cause;
 use super::sink::{Sink, Verdict, kept};
 use std::collections::HashMap;
 
@@ -123,10 +124,37 @@ fn read_cause(errno: Option<u32>) -> Option<Cause> {
     }
 }
 
+/// CloudLinux's mod_hostinglimits, which logs without an AH code:
+/// `[hostinglimits:error] [pid 1] mod_hostinglimits:Error on LVE enter: LVE(500)
+/// HANDLER(..) HOSTNAME(example.com) URL(/) TID(2) errno (7) Read more: ...`. errno 7
+/// (E2BIG) is the entry-process limit, 12 (ENOMEM) the memory limit: the request got a
+/// 508. Other errnos are the module's own trouble.
+fn hosting_limit<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
+    let Some(at) = memchr::memmem::find(line, b"] mod_hostinglimits:Error on LVE enter") else {
+        return Verdict::Unrecognised;
+    };
+    let text = &line[at..];
+    let errno = match memchr::memmem::find(text, b" errno (") {
+        Some(e) => &text[e + 8..],
+        // The older wording: `Error on LVE enter -7`.
+        None => text[38..].trim_ascii_start(),
+    };
+    let errno = errno.strip_prefix(b"-").unwrap_or(errno);
+    let digits = errno.iter().take_while(|b| b.is_ascii_digit()).count();
+    if matches!(&errno[..digits], b"7" | b"12") {
+        let host = between(text, b" HOSTNAME(", b')');
+        sink.app_error(
+            AppCause::ResourceLimit,
+            if host.is_empty() { b"-" } else { host },
+        );
+    }
+    Verdict::Known
+}
+
 impl ApacheError {
     pub fn parse<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
         let Some(l) = split(line) else {
-            return Verdict::Unrecognised;
+            return hosting_limit(line, sink);
         };
         let t = l.text;
         match l.code {
@@ -197,8 +225,15 @@ impl ApacheError {
                 Some(cause) => self.close_as(&l, cause, b"-", sink),
                 None => self.close(&l, Cause::PrematureClose, b"-", sink),
             },
-            // AH01067 (failed to read the FastCGI header) precedes AH01075; AH01071 is the
-            // app's stderr; AH01084/AH01097 (request body) come with an AH00898.
+            // The app's stderr, newlines escaped: `Got error 'PHP message: ...'`. Only a
+            // fatal error failed the request.
+            b"AH01071" => {
+                if let Some(cause) = request_cause(t) {
+                    sink.app_error(cause, b"-");
+                }
+            }
+            // AH01067 (failed to read the FastCGI header) precedes AH01075;
+            // AH01084/AH01097 (request body) come with an AH00898.
             _ => {}
         }
         Verdict::Known
@@ -593,6 +628,59 @@ mod tests {
         twice.extend(plain);
         twice[2] = "[proxy:error] [pid 1:tid 7] (111)Connection refused: AH00957: http: attempt to connect to 10.0.0.2:80 (10.0.0.2:80) failed";
         assert_eq!(run(&twice).errors.len(), 2);
+    }
+
+    /// AH01071 as Apache 2.4.71's mod_proxy_fcgi wrote PHP-FPM 8.2's stderr (one line per
+    /// request, newlines escaped); mod_hostinglimits' lines as its source writes them.
+    #[test]
+    fn app_errors_in_the_apps_words() {
+        let table: &[(&str, Option<(&str, &str)>)] = &[
+            (
+                r"[proxy_fcgi:error] [pid 30319:tid 30382] [client 127.0.0.1:39046] AH01071: Got error 'PHP message: PHP Fatal error:  Uncaught mysqli_sql_exception: Connection refused in /tmp/appexp/mysqli.php:2\nStack trace:\n#0 /tmp/appexp/mysqli.php(2): mysqli->__construct()\n#1 {main}\n  thrown in /tmp/appexp/mysqli.php on line 2'",
+                Some(("database", "-")),
+            ),
+            (
+                r"[proxy_fcgi:error] [pid 30320:tid 30324] [client 127.0.0.1:39058] AH01071: Got error 'PHP message: PHP Fatal error:  Uncaught PDOException: SQLSTATE[HY000] [2002] Connection refused in /tmp/appexp/pdo.php:2\nStack trace:\n#0 /tmp/appexp/pdo.php(2): PDO->__construct()\n#1 {main}\n  thrown in /tmp/appexp/pdo.php on line 2'",
+                Some(("database", "-")),
+            ),
+            (
+                "[proxy_fcgi:error] [pid 30321:tid 30327] [client 127.0.0.1:39062] AH01071: Got error 'PHP message: PHP Fatal error:  Allowed memory size of 4194304 bytes exhausted (tried to allocate 2097152 bytes) in /tmp/appexp/memory.php on line 4'",
+                Some(("memory_exhausted", "-")),
+            ),
+            (
+                "[proxy_fcgi:error] [pid 30320:tid 30328] [client 127.0.0.1:39068] AH01071: Got error 'PHP message: PHP Fatal error:  Maximum execution time of 1 second exceeded in /tmp/appexp/timeout.php on line 4'",
+                Some(("execution_timeout", "-")),
+            ),
+            (
+                r"[proxy_fcgi:error] [pid 30321:tid 30331] [client 127.0.0.1:53148] AH01071: Got error 'PHP message: PHP Fatal error:  Uncaught Error: Call to undefined function undefined_function_here() in /tmp/appexp/fatal.php:2\nStack trace:\n#0 /tmp/appexp/fatal.php(3): f()\n#1 {main}\n  thrown in /tmp/appexp/fatal.php on line 2'",
+                Some(("php_fatal", "-")),
+            ),
+            (
+                "[proxy_fcgi:error] [pid 30319:tid 30384] [client 127.0.0.1:53156] AH01071: Got error 'PHP message: PHP Warning:  just a warning in /tmp/appexp/warn.php on line 2; PHP message: PHP Warning:  Undefined variable $undefined_var in /tmp/appexp/warn.php on line 3'",
+                None,
+            ),
+            (
+                "[hostinglimits:error] [pid 4242:tid 4250] mod_hostinglimits:Error on LVE enter: LVE(1001) HANDLER(application/x-httpd-php) HOSTNAME(shop.example.com) URL(/index.php) TID(4250) errno (7) Read more: http://e.cloudlinux.com/MHL-E2BIG min_uid (500)",
+                Some(("resource_limit", "shop.example.com")),
+            ),
+            (
+                "[hostinglimits:error] [pid 4242:tid 4250] mod_hostinglimits:Error on LVE enter -12",
+                Some(("resource_limit", "-")),
+            ),
+            (
+                "[hostinglimits:error] [pid 4242:tid 4250] mod_hostinglimits:Error on LVE enter: LVE(1001) HANDLER(cgi-script) HOSTNAME(a.test) URL(/) TID(4250) errno (1) Read more: http://e.cloudlinux.com/MHL-EPERM min_uid (500)",
+                None,
+            ),
+        ];
+        for (line, want) in table {
+            let r = run(&[line]);
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(c, v)| (c.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(r.apps, want, "{line}");
+            assert!(r.errors.is_empty(), "{line}");
+        }
     }
 
     #[test]

@@ -18,10 +18,13 @@ pub enum Cause {
     Dns,
     RateLimited,
     QueueTimeout,
+    /// The proxy's own circuit breaker refused the request (Envoy `UO`): the upstream's
+    /// connection or pending-request limit is full.
+    CircuitOpen,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 15] = [
+    pub const ALL: [Cause; 16] = [
         Cause::ConnectRefused,
         Cause::ConnectTimeout,
         Cause::SocketMissing,
@@ -37,6 +40,7 @@ impl Cause {
         Cause::Dns,
         Cause::RateLimited,
         Cause::QueueTimeout,
+        Cause::CircuitOpen,
     ];
 
     /// The label value (docs/metrics.md, "Logs").
@@ -57,6 +61,7 @@ impl Cause {
             Cause::Dns => "dns",
             Cause::RateLimited => "rate_limited",
             Cause::QueueTimeout => "queue_timeout",
+            Cause::CircuitOpen => "circuit_open",
         }
     }
 
@@ -68,6 +73,47 @@ impl Cause {
             11 => Cause::BacklogFull,
             110 | 70007 => Cause::ConnectTimeout,
             _ => Cause::ConnectRefused,
+        }
+    }
+}
+
+/// What the app itself said went wrong with a request it failed (PHP's fatal errors, a
+/// worker that died, a hosting limit): the `cause` of `gateway_app_errors_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AppCause {
+    /// The app could not connect to (or lost) its database.
+    Database,
+    /// PHP's `memory_limit` (`Allowed memory size of N bytes exhausted`).
+    MemoryExhausted,
+    /// PHP's `max_execution_time`, or PHP-FPM's `request_terminate_timeout`.
+    ExecutionTimeout,
+    /// Any other fatal error.
+    PhpFatal,
+    /// A worker died on a crash signal (SIGSEGV, SIGBUS, SIGABRT, ...).
+    WorkerCrash,
+    /// A hosting limit refused the request (CloudLinux LVE: entry processes, memory).
+    ResourceLimit,
+}
+
+impl AppCause {
+    pub const ALL: [AppCause; 6] = [
+        AppCause::Database,
+        AppCause::MemoryExhausted,
+        AppCause::ExecutionTimeout,
+        AppCause::PhpFatal,
+        AppCause::WorkerCrash,
+        AppCause::ResourceLimit,
+    ];
+
+    /// The label value (docs/metrics.md, "Logs").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppCause::Database => "database",
+            AppCause::MemoryExhausted => "memory_exhausted",
+            AppCause::ExecutionTimeout => "execution_timeout",
+            AppCause::PhpFatal => "php_fatal",
+            AppCause::WorkerCrash => "worker_crash",
+            AppCause::ResourceLimit => "resource_limit",
         }
     }
 }
@@ -124,13 +170,11 @@ mod tests {
     #[test]
     fn label_values_are_distinct_snake_case() {
         let mut seen = std::collections::HashSet::new();
-        for c in Cause::ALL {
-            assert!(seen.insert(c.as_str()));
-            assert!(
-                c.as_str()
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'_')
-            );
+        let causes = Cause::ALL.iter().map(|c| c.as_str());
+        let app_causes = AppCause::ALL.iter().map(|c| c.as_str());
+        for value in causes.chain(app_causes) {
+            assert!(seen.insert(value), "{value} twice");
+            assert!(value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
         }
     }
 }

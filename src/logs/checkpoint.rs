@@ -42,8 +42,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// One line per file: `dev ino offset path`.
 pub fn load(path: &Path) -> Option<Vec<tail::Offset>> {
     let text = std::fs::read_to_string(path).ok()?;
+    // Split on `\n` alone: `lines()` would also eat a `\r` that ends a file's name.
     let offsets = text
-        .lines()
+        .split('\n')
         .filter_map(|l| {
             let mut f = l.splitn(4, ' ');
             let dev = f.next()?.parse().ok()?;
@@ -66,12 +67,14 @@ pub fn load(path: &Path) -> Option<Vec<tail::Offset>> {
 pub fn save(path: &Path, offsets: &[tail::Offset]) -> std::io::Result<()> {
     let mut text = String::new();
     for o in offsets {
+        // Offsets match by device and inode; the name is for people. A newline in it would
+        // start a line of its own (another file's offset), so it is written escaped.
         text.push_str(&format!(
             "{} {} {} {}\n",
             o.id.0,
             o.id.1,
             o.offset,
-            o.path.display()
+            o.path.display().to_string().replace('\n', "\\n")
         ));
     }
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -167,5 +170,34 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &tmp).unwrap();
         assert!(write_new(&tmp, b"overwritten").is_err());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_newline_in_a_name_cannot_add_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.offsets");
+        let offsets = vec![tail::Offset {
+            id: (5, 11),
+            offset: 3,
+            path: PathBuf::from("/var/log/a\n5 12 999 /var/log/b"),
+        }];
+        save(&p, &offsets).unwrap();
+        let loaded = load(&p).unwrap();
+        assert_eq!(loaded.len(), 1, "{loaded:?}");
+        assert_eq!((loaded[0].id, loaded[0].offset), ((5, 11), 3));
+    }
+
+    #[test]
+    fn a_name_ending_in_carriage_returns_round_trips() {
+        // Found by fuzz/checkpoint: each save and load lost one `\r`.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.offsets");
+        let offsets = vec![tail::Offset {
+            id: (5, 11),
+            offset: 3,
+            path: PathBuf::from("/var/log/x\r\r"),
+        }];
+        save(&p, &offsets).unwrap();
+        assert_eq!(load(&p).unwrap(), offsets);
     }
 }

@@ -1,5 +1,6 @@
 //! The `logs:` and `log_settings:` sections.
 
+use super::cause::AppCause;
 use super::nginx_access;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -16,13 +17,70 @@ pub enum LogFormat {
     ApacheError,
     Haproxy,
     Phpfpm,
+    IngressNginx,
+    Caddy,
+    Envoy,
+    Traefik,
+    /// PHP's own `error_log` file.
+    PhpError,
 }
 
 impl LogFormat {
-    /// Whether the format reports server lifecycle events (reloads, restarts, ...): an
-    /// error log does, an access log does not.
+    /// Whether the format reports server lifecycle events (reloads, restarts, ...): a
+    /// server's error log does, an access log or PHP's own log does not.
     pub fn has_events(self) -> bool {
-        !matches!(self, LogFormat::NginxAccess | LogFormat::NginxAccessJson)
+        !matches!(
+            self,
+            LogFormat::NginxAccess
+                | LogFormat::NginxAccessJson
+                | LogFormat::PhpError
+                | LogFormat::IngressNginx
+                | LogFormat::Caddy
+                | LogFormat::Envoy
+                | LogFormat::Traefik
+        )
+    }
+
+    /// The app causes the format reports (`gateway_app_errors_total`).
+    pub fn app_causes(self) -> &'static [AppCause] {
+        const PHP: [AppCause; 4] = [
+            AppCause::Database,
+            AppCause::MemoryExhausted,
+            AppCause::ExecutionTimeout,
+            AppCause::PhpFatal,
+        ];
+        match self {
+            LogFormat::NginxError | LogFormat::PhpError => &PHP,
+            // PHP's words, and a hosting limit that refused the request (mod_hostinglimits).
+            LogFormat::ApacheError => &[
+                AppCause::Database,
+                AppCause::MemoryExhausted,
+                AppCause::ExecutionTimeout,
+                AppCause::PhpFatal,
+                AppCause::ResourceLimit,
+            ],
+            // PHP's words (catch_workers_output), request_terminate_timeout, crashed children.
+            LogFormat::Phpfpm => &[
+                AppCause::Database,
+                AppCause::MemoryExhausted,
+                AppCause::ExecutionTimeout,
+                AppCause::PhpFatal,
+                AppCause::WorkerCrash,
+            ],
+            LogFormat::NginxAccess
+            | LogFormat::NginxAccessJson
+            | LogFormat::Haproxy
+            | LogFormat::IngressNginx
+            | LogFormat::Caddy
+            | LogFormat::Envoy
+            | LogFormat::Traefik => &[],
+        }
+    }
+
+    /// Whether the format names the vhost of an app error: the others count them as `-`,
+    /// whose series are born with the log.
+    pub fn names_app_vhosts(self) -> bool {
+        self == LogFormat::NginxError
     }
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +91,11 @@ impl LogFormat {
             LogFormat::ApacheError => "apache_error",
             LogFormat::Haproxy => "haproxy",
             LogFormat::Phpfpm => "phpfpm",
+            LogFormat::IngressNginx => "ingress_nginx",
+            LogFormat::Caddy => "caddy",
+            LogFormat::Envoy => "envoy",
+            LogFormat::Traefik => "traefik",
+            LogFormat::PhpError => "php_error",
         }
     }
 }

@@ -74,7 +74,8 @@ fn request(line: &[u8]) -> Option<Request<'_>> {
         .split(|&b| b == b'/')
         .nth(3)
         .and_then(|t| std::str::from_utf8(t).ok()?.parse::<f64>().ok())
-        .filter(|t| *t >= 0.0);
+        // `inf` and `1e999` parse as f64, and one infinite observation poisons a histogram's sum.
+        .filter(|t| t.is_finite() && *t >= 0.0);
     Some(Request {
         frontend,
         backend,
@@ -240,6 +241,18 @@ mod tests {
             "127.0.0.1:1 [22/Nov/2026:00:00:08.048] fe be/s1 0/0/0/-1/5 -1 0 - - CD-- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
         ]);
         assert!(r.errors.is_empty() && r.access.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn an_infinite_tr_timer_is_no_time() {
+        for tr in ["inf", "1e999", "NaN", "-5"] {
+            let line = format!(
+                "127.0.0.1:1 [22/Nov/2026:00:00:08.048] fe be/s1 0/0/0/{tr}/5 200 0 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""
+            );
+            let r = run(&[&line]);
+            assert_eq!(r.access.len(), 1, "{line}");
+            assert_eq!(r.access[0].4, None, "{line}");
+        }
     }
 
     #[test]

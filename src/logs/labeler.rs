@@ -6,11 +6,11 @@
 //! [`Limits::ttl`] gives its slot and its series back, so values that arrive later are not
 //! hidden behind `__overflow__` for ever.
 
-use super::cause::{Cause, Event};
+use super::cause::{AppCause, Cause, Event};
 use super::interner::{FxMap, Interned, Interner, OVERFLOWED};
 use super::metrics::{
-    ErrorLabels, EventLabels, LogLabel, LogMetrics, OverflowLabels, ReasonLabels, ResponseLabels,
-    TryLabels, VhostLabels,
+    AppErrorLabels, ErrorLabels, EventLabels, LogLabel, LogMetrics, OverflowLabels, ReasonLabels,
+    ResponseLabels, TryLabels, VhostLabels, unnamed_vhost,
 };
 use super::sink::{Access, Sink, Verdict, status_code, upstream_items};
 use crate::base::clock::unix_now;
@@ -50,6 +50,7 @@ enum Series {
     Response(ResponseLabels),
     Time(VhostLabels),
     Try(TryLabels),
+    App(AppErrorLabels),
 }
 
 impl Series {
@@ -60,6 +61,7 @@ impl Series {
             Series::Response(_) => 1,
             Series::Time(_) => 2,
             Series::Try(_) => 3,
+            Series::App(_) => 4,
         }
     }
 }
@@ -86,6 +88,14 @@ pub struct Labeler {
     times: FxMap<u32, Histogram>,
     tries: FxMap<(u32, u32, u16), Counter>,
     events: FxMap<u8, Counter>,
+    /// App errors by (cause, vhost), for vhosts the log names.
+    apps: FxMap<(u8, u32), Counter>,
+    /// App errors of requests whose vhost the log does not name (`-`): born with the log,
+    /// never expired.
+    unnamed_apps: FxMap<u8, Counter>,
+    /// The app causes the log's format reports: a vhost's first app error creates all of
+    /// them, at zero, so `increase()` sees the first of each.
+    app_causes: &'static [AppCause],
     batch: Batch,
     emitted: bool,
     /// Line-level problems already logged (each kind is logged once per log).
@@ -93,7 +103,7 @@ pub struct Labeler {
     /// Every series of the label-value families this log created (bounded by the caps).
     created: Vec<Created>,
     /// Live series per family (see [`Series::family`]), overflow series not counted.
-    series_count: [usize; 4],
+    series_count: [usize; 5],
     started: Instant,
     last_sweep: u32,
 }
@@ -113,14 +123,22 @@ impl Labeler {
             times: FxMap::default(),
             tries: FxMap::default(),
             events: FxMap::default(),
+            apps: FxMap::default(),
+            unnamed_apps: FxMap::default(),
+            app_causes: &[],
             batch: Batch::default(),
             emitted: false,
             warned: Vec::new(),
             created: Vec::new(),
-            series_count: [0; 4],
+            series_count: [0; 5],
             started: Instant::now(),
             last_sweep: 0,
         }
+    }
+
+    /// The app causes the log's format reports (see [`Labeler::app_causes`]).
+    pub fn with_app_causes(self, app_causes: &'static [AppCause]) -> Labeler {
+        Labeler { app_causes, ..self }
     }
 
     pub fn log(&self) -> &str {
@@ -141,8 +159,14 @@ impl Labeler {
     }
 
     pub fn begin_line(&mut self) {
-        self.emitted = false;
+        self.begin_late_output();
         self.batch.lines += 1;
+    }
+
+    /// Output about lines already read (an entry counted after its last line): it makes
+    /// a line classified, not a line read. Ended by `end_line`.
+    pub fn begin_late_output(&mut self) {
+        self.emitted = false;
     }
 
     pub fn end_line(&mut self, verdict: Verdict) {
@@ -206,6 +230,7 @@ impl Labeler {
             Series::Response(l) => self.m.responses.remove(l),
             Series::Time(l) => self.m.response_time.remove(l),
             Series::Try(l) => self.m.tries.remove(l),
+            Series::App(l) => self.m.app_errors.remove(l),
         };
     }
 
@@ -257,6 +282,7 @@ impl Labeler {
         self.responses.retain(|k, _| !gone(k.0, NO_UPSTREAM));
         self.times.retain(|v, _| !gone(*v, NO_UPSTREAM));
         self.tries.retain(|k, _| !gone(k.0, k.1));
+        self.apps.retain(|k, _| !gone(k.1, NO_UPSTREAM));
         let (expired, kept): (Vec<Created>, Vec<Created>) = std::mem::take(&mut self.created)
             .into_iter()
             .partition(|c| gone(c.v, c.u));
@@ -404,6 +430,27 @@ impl Sink for Labeler {
             .inc();
     }
 
+    fn app_error(&mut self, cause: AppCause, vhost: &[u8]) {
+        self.emitted = true;
+        if vhost == b"-" {
+            let (log, m) = (&self.log, &self.m);
+            self.unnamed_apps
+                .entry(cause as u8)
+                .or_insert_with(|| {
+                    m.app_errors
+                        .get_or_create(&unnamed_vhost(log, cause))
+                        .clone()
+                })
+                .inc();
+            return;
+        }
+        let v = self.vhost(vhost);
+        match self.apps.get(&(cause as u8, v)) {
+            Some(c) => c.inc(),
+            None => self.new_app(v, cause).inc(),
+        };
+    }
+
     fn access(&mut self, a: &Access<'_>) {
         self.emitted = true;
         let v = self.vhost(a.vhost);
@@ -436,6 +483,34 @@ impl Sink for Labeler {
 }
 
 impl Labeler {
+    /// The counter of `cause` for vhost `v`, seen for the first time: the format's other
+    /// causes for `v` are born beside it, at zero.
+    fn new_app(&mut self, v: u32, cause: AppCause) -> Counter {
+        for c in self.app_causes {
+            if *c != cause && !self.apps.contains_key(&(*c as u8, v)) {
+                self.app_counter(v, *c);
+            }
+        }
+        self.app_counter(v, cause)
+    }
+
+    /// Create (or fold into `__overflow__`) the series of `cause` for vhost `v`.
+    fn app_counter(&mut self, v: u32, cause: AppCause) -> Counter {
+        let (v, _) = self.admit(4, v, NO_UPSTREAM);
+        if let Some(c) = self.apps.get(&(cause as u8, v)) {
+            return c.clone();
+        }
+        let labels = AppErrorLabels {
+            log: self.log.clone(),
+            vhost: self.vhosts.name(v).into(),
+            cause: cause.as_str().into(),
+        };
+        let c = self.m.app_errors.get_or_create(&labels).clone();
+        self.remember(v, NO_UPSTREAM, Series::App(labels));
+        self.apps.insert((cause as u8, v), c.clone());
+        c
+    }
+
     fn new_response(&mut self, v: u32, status: u16) -> Counter {
         let (v, _) = self.admit(1, v, NO_UPSTREAM);
         if let Some(c) = self.responses.get(&(v, status)) {
@@ -690,5 +765,47 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn app_errors_are_born_per_vhost_and_leave_with_it() {
+        const CAUSES: [AppCause; 2] = [AppCause::Database, AppCause::PhpFatal];
+        let (r, m) = registry();
+        m.born("t", &[], &CAUSES);
+        let mut l = Labeler::new(
+            "t",
+            Limits {
+                ttl: 100,
+                ..limits(10)
+            },
+            m.clone(),
+        )
+        .with_app_causes(&CAUSES);
+        l.app_error(AppCause::Database, b"shop");
+        l.app_error(AppCause::Database, b"shop");
+        l.app_error(AppCause::WorkerCrash, b"-");
+        let text = encode_registry(&r, Format::Text004);
+        let app = |vhost: &str, cause: &str| {
+            let needle = format!(
+                "gateway_app_errors_total{{log=\"t\",vhost=\"{vhost}\",cause=\"{cause}\"}} "
+            );
+            text.lines()
+                .find_map(|line| line.strip_prefix(&needle)?.parse::<f64>().ok())
+        };
+        assert_eq!(app("shop", "database"), Some(2.0), "{text}");
+        assert_eq!(
+            app("shop", "php_fatal"),
+            Some(0.0),
+            "born beside it: {text}"
+        );
+        assert_eq!(app("-", "database"), Some(0.0), "born with the log: {text}");
+        assert_eq!(app("-", "worker_crash"), Some(1.0), "{text}");
+        l.sweep(200); // `shop` unseen for the ttl: its series go, the log's stay
+        let text = encode_registry(&r, Format::Text004);
+        assert!(!text.contains("vhost=\"shop\""), "{text}");
+        assert!(text.contains("vhost=\"-\",cause=\"database\"} 0"), "{text}");
+        l.forget();
+        let text = encode_registry(&r, Format::Text004);
+        assert!(!text.contains("gateway_app_errors_total{"), "{text}");
     }
 }

@@ -1,7 +1,7 @@
 //! The log families (docs/metrics.md, "Logs"), registered once; series are created by
 //! each log's [`super::labeler::Labeler`] and dropped with it.
 
-use super::cause::Event;
+use super::cause::{AppCause, Event};
 use crate::base::metrics::FGauge;
 use crate::families;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -17,6 +17,13 @@ pub struct ErrorLabels {
     pub log: String,
     pub vhost: String,
     pub upstream: String,
+    pub cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppErrorLabels {
+    pub log: String,
+    pub vhost: String,
     pub cause: String,
 }
 
@@ -94,6 +101,8 @@ families! {
     pub struct LogMetrics {
         errors: Family<ErrorLabels, Counter> = ("upstream_errors", None,
             "Failed upstream tries (nginx) or requests (Apache, HAProxy) seen in logs, by cause"),
+        app_errors: Family<AppErrorLabels, Counter> = ("app_errors", None,
+            "Requests the app failed, by the cause it gave: PHP fatal errors, crashed workers, hosting limits"),
         responses: Family<ResponseLabels, Counter> = ("http_responses", None,
             "Access-log responses by status code"),
         response_time: Family<VhostLabels, Histogram, ResponseTimeBuckets>
@@ -139,7 +148,8 @@ impl LogMetrics {
 
     /// Every series of `log` whose labels are known before its first line, at zero: so
     /// `increase()` sees the first reload, read error or overflow, not only the second.
-    pub fn born(&self, log: &str, events: &[Event]) {
+    /// `app_causes`: the app errors of a log that names no vhost (`vhost="-"`).
+    pub fn born(&self, log: &str, events: &[Event], app_causes: &[AppCause]) {
         let l = LogLabel { log: log.into() };
         for family in [
             &self.lines_read,
@@ -157,6 +167,9 @@ impl LogMetrics {
                 log: log.into(),
                 event: event.as_str().into(),
             });
+        }
+        for cause in app_causes {
+            let _ = self.app_errors.get_or_create(&unnamed_vhost(log, *cause));
         }
         for reason in READ_ERROR_REASONS {
             let _ = self.read_errors.get_or_create(&ReasonLabels {
@@ -194,6 +207,9 @@ impl LogMetrics {
                 event: event.as_str().into(),
             });
         }
+        for cause in AppCause::ALL {
+            self.app_errors.remove(&unnamed_vhost(log, cause));
+        }
         for reason in READ_ERROR_REASONS {
             self.read_errors.remove(&ReasonLabels {
                 log: log.into(),
@@ -206,5 +222,14 @@ impl LogMetrics {
                 label: label.into(),
             });
         }
+    }
+}
+
+/// The app-error series of `log` for requests whose vhost the log does not name.
+pub fn unnamed_vhost(log: &str, cause: AppCause) -> AppErrorLabels {
+    AppErrorLabels {
+        log: log.into(),
+        vhost: "-".into(),
+        cause: cause.as_str().into(),
     }
 }

@@ -1,4 +1,5 @@
-//! Log-derived upstream error counters: follow nginx, Apache, HAProxy and PHP-FPM logs,
+//! Log-derived upstream error counters: follow nginx (ingress-nginx too), Apache, HAProxy,
+//! PHP-FPM, Caddy, Envoy and Traefik logs,
 //! classify each line by cause, count into the families of [`metrics`] (docs/metrics.md,
 //! "Logs").
 //!
@@ -7,24 +8,36 @@
 //! ([`interner`]), [`checkpoint`] saves where each file stopped.
 
 pub mod apache_error;
+pub mod caddy;
 pub mod cause;
 mod checkpoint;
 pub mod config;
 pub mod detect;
+pub mod envoy;
 pub mod haproxy;
+pub mod ingress_nginx;
 mod interner;
 mod labeler;
 pub mod metrics;
 pub mod nginx_access;
 pub mod nginx_error;
+pub mod php_error;
 pub mod phpfpm;
 pub mod sink;
 pub mod tail;
+pub mod traefik;
 
 pub use config::{LogConfig, LogFormat, LogSettings};
 pub use detect::detect;
 pub use interner::OVERFLOW;
 pub use metrics::LogMetrics;
+
+/// What the fuzz targets (`fuzz/`) and the property tests reach besides the public parsers:
+/// not an API, kept out of the docs.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::checkpoint::{load as load_checkpoint, save as save_checkpoint};
+}
 
 use crate::base::lock::lock;
 use anyhow::{Result, bail};
@@ -38,12 +51,17 @@ use std::time::{Duration, Instant};
 
 /// A format's parser with its state (also run by `diagnose` over a log's last lines).
 pub enum Parser {
-    NginxError,
+    NginxError(nginx_error::NginxError),
     Access(nginx_access::AccessFormat),
     Json(nginx_access::JsonFormat),
     Apache(apache_error::ApacheError),
     Haproxy(haproxy::Haproxy),
     Phpfpm,
+    IngressNginx(ingress_nginx::IngressNginx),
+    Caddy,
+    Envoy,
+    Traefik,
+    PhpError(php_error::PhpError),
 }
 
 impl Parser {
@@ -55,7 +73,7 @@ impl Parser {
             bail!("`json_keys` applies to format nginx_access_json only");
         }
         Ok(match log.format {
-            LogFormat::NginxError => Parser::NginxError,
+            LogFormat::NginxError => Parser::NginxError(Default::default()),
             LogFormat::NginxAccess => Parser::Access(nginx_access::AccessFormat::compile(
                 log.log_format.as_deref().unwrap_or(nginx_access::COMBINED),
             )?),
@@ -65,17 +83,36 @@ impl Parser {
             LogFormat::ApacheError => Parser::Apache(Default::default()),
             LogFormat::Haproxy => Parser::Haproxy(Default::default()),
             LogFormat::Phpfpm => Parser::Phpfpm,
+            LogFormat::IngressNginx => Parser::IngressNginx(ingress_nginx::IngressNginx::new()),
+            LogFormat::Caddy => Parser::Caddy,
+            LogFormat::Envoy => Parser::Envoy,
+            LogFormat::Traefik => Parser::Traefik,
+            LogFormat::PhpError => Parser::PhpError(Default::default()),
         })
     }
 
     pub fn parse<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
         match self {
-            Parser::NginxError => nginx_error::parse(line, sink),
+            Parser::NginxError(p) => p.parse(line, sink),
             Parser::Access(f) => f.parse(line, sink),
             Parser::Json(f) => f.parse(line, sink),
             Parser::Apache(p) => p.parse(line, sink),
             Parser::Haproxy(p) => p.parse(line, sink),
             Parser::Phpfpm => phpfpm::parse(line, sink),
+            Parser::IngressNginx(p) => p.parse(line, sink),
+            Parser::Caddy => caddy::parse(line, sink),
+            Parser::Envoy => envoy::parse(line, sink),
+            Parser::Traefik => traefik::parse(line, sink),
+            Parser::PhpError(p) => p.parse(line, sink),
+        }
+    }
+
+    /// No more lines for now: count what an entry still waiting for its last line holds.
+    /// The servers write a multi-line entry in one write(2), so a round that read all
+    /// there was never ends inside one.
+    pub fn end_of_input<S: Sink>(&mut self, sink: &mut S) {
+        if let Parser::NginxError(p) = self {
+            p.end_of_input(sink);
         }
     }
 }
@@ -84,6 +121,14 @@ impl Parser {
 struct Processor {
     parser: Parser,
     labeler: Labeler,
+}
+
+impl Processor {
+    fn end_of_input(&mut self) {
+        self.labeler.begin_late_output();
+        self.parser.end_of_input(&mut self.labeler);
+        self.labeler.end_line(Verdict::Known);
+    }
 }
 
 impl tail::Lines for Processor {
@@ -140,7 +185,13 @@ impl LogState {
         } else {
             &[]
         };
-        metrics.born(log.name(), events);
+        let app_causes = log.format.app_causes();
+        let unnamed: &[_] = if log.format.names_app_vhosts() {
+            &[]
+        } else {
+            app_causes
+        };
+        metrics.born(log.name(), events, unnamed);
         Ok(LogState {
             config: log.clone(),
             built_with: settings.clone(),
@@ -152,7 +203,8 @@ impl LogState {
             ),
             processor: Processor {
                 parser,
-                labeler: Labeler::new(log.name(), settings.limits(), metrics.clone()),
+                labeler: Labeler::new(log.name(), settings.limits(), metrics.clone())
+                    .with_app_causes(app_causes),
             },
             checkpoint,
             saved: Vec::new(),
@@ -163,6 +215,9 @@ impl LogState {
     /// One polling round; true when there is more to read right away.
     fn poll(&mut self) -> bool {
         let more = self.tail.poll(&mut self.processor);
+        if !more {
+            self.processor.end_of_input();
+        }
         self.processor.labeler.flush(self.tail.files_followed());
         self.save(false);
         more
@@ -300,6 +355,7 @@ pub fn one_shot(
         .from_start();
         while state.tail.poll(&mut state.processor) {}
         state.tail.flush(&mut state.processor);
+        state.processor.end_of_input();
         state.processor.labeler.flush(state.tail.files_followed());
     }
     Ok(())

@@ -23,10 +23,12 @@ enum Var {
     UpstreamStatus,
     UpstreamTime,
     UserAgent,
+    /// ingress-nginx's `$proxy_upstream_name`: the last resort for the vhost.
+    UpstreamName,
     Other,
 }
 
-const SLOTS: usize = 8;
+const SLOTS: usize = 9;
 
 impl Var {
     fn from_name(name: &str) -> Var {
@@ -39,6 +41,7 @@ impl Var {
             "upstream_status" => Var::UpstreamStatus,
             "upstream_response_time" => Var::UpstreamTime,
             "http_user_agent" => Var::UserAgent,
+            "proxy_upstream_name" => Var::UpstreamName,
             _ => Var::Other,
         }
     }
@@ -120,17 +123,21 @@ impl AccessFormat {
     }
 
     pub fn parse<S: Sink>(&self, line: &[u8], sink: &mut S) -> Verdict {
-        let Some(rest) = line.strip_prefix(self.prefix.as_slice()) else {
-            return Verdict::Unrecognised;
-        };
+        match self.values(line) {
+            Some(values) => values.emit(sink),
+            None => Verdict::Unrecognised,
+        }
+    }
+
+    /// The variables we read from one line; None when the line does not match the format.
+    pub fn values<'a>(&self, line: &'a [u8]) -> Option<Values<'a>> {
+        let rest = line.strip_prefix(self.prefix.as_slice())?;
         let mut values: [&[u8]; SLOTS] = [b""; SLOTS];
         let mut pos = 0;
         for field in &self.fields {
             let value = match &field.until {
                 Some(finder) => {
-                    let Some(at) = finder.find(&rest[pos..]) else {
-                        return Verdict::Unrecognised;
-                    };
+                    let at = finder.find(&rest[pos..])?;
                     let v = &rest[pos..pos + at];
                     pos += at + finder.needle().len();
                     v
@@ -141,8 +148,34 @@ impl AccessFormat {
                 values[field.var as usize] = value;
             }
         }
-        emit(&values, sink)
+        Some(Values(values))
     }
+}
+
+/// The values of one matched line, by variable.
+pub struct Values<'a>([&'a [u8]; SLOTS]);
+
+impl<'a> Values<'a> {
+    /// `$upstream_addr` as matched (ingress_nginx: the rest of the line, lists and all).
+    pub fn upstream_addr(&self) -> &'a [u8] {
+        self.0[Var::UpstreamAddr as usize]
+    }
+
+    /// Set the upstream lists a format carries in one unquoted run (ingress_nginx).
+    pub fn set_upstreams(&mut self, addr: &'a [u8], status: &'a [u8], time: &'a [u8]) {
+        self.0[Var::UpstreamAddr as usize] = addr;
+        self.0[Var::UpstreamStatus as usize] = status;
+        self.0[Var::UpstreamTime as usize] = time;
+    }
+
+    pub fn emit<S: Sink>(&self, sink: &mut S) -> Verdict {
+        emit(&self.0, sink)
+    }
+}
+
+/// Whether a request's User-Agent is the exporter's own probe.
+pub fn own_probe(user_agent: &[u8]) -> bool {
+    user_agent.starts_with(OWN_USER_AGENT)
 }
 
 /// Turn the extracted values into one [`Access`]. The exporter's own probe requests
@@ -152,10 +185,10 @@ fn emit<S: Sink>(values: &[&[u8]; SLOTS], sink: &mut S) -> Verdict {
     let Some(status) = status_code(values[Var::Status as usize]) else {
         return Verdict::Unrecognised;
     };
-    if values[Var::UserAgent as usize].starts_with(OWN_USER_AGENT) {
+    if own_probe(values[Var::UserAgent as usize]) {
         return Verdict::Known;
     }
-    let vhost = [Var::ServerName, Var::Host, Var::HttpHost]
+    let vhost = [Var::ServerName, Var::Host, Var::HttpHost, Var::UpstreamName]
         .iter()
         .map(|v| values[*v as usize])
         .find(|v| !v.is_empty() && *v != b"-")

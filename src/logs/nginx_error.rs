@@ -1,7 +1,13 @@
 //! nginx error.log: one line per failed upstream try, classified on the message's fixed
 //! prefix, errno and `while` action (never on a bare substring: see the traps in the tests).
+//!
+//! The app's own words arrive as `FastCGI sent in stderr: "PHP message: ..."`, quoted as
+//! PHP wrote them: a stack trace puts raw newlines inside the quotes, so one entry spans
+//! several physical lines and only its last one, after the closing quote, names the vhost.
+//! The entry counts once, when that line arrives.
 
-use super::cause::{Cause, Event};
+use super::cause::{AppCause, Cause, Event};
+use super::php_error::{either_cause, request_cause};
 use super::sink::{Sink, Verdict, normalise_upstream};
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
@@ -11,6 +17,9 @@ static UPSTREAM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", up
 static WHILE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" while "));
 static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", client: "));
 static FAILED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" failed ("));
+/// The end of a quoted stderr text: nginx's ` while <action>` or its `, client:` context.
+static STDERR_END: LazyLock<[Finder<'static>; 2]> =
+    LazyLock::new(|| [Finder::new(b"\" while "), Finder::new(b"\", client: ")]);
 
 /// What one message means.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,10 +29,76 @@ enum Meaning {
     Nothing,
 }
 
-pub fn parse<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
-    let Some(msg) = message(line) else {
-        return Verdict::Unrecognised;
-    };
+/// The parser, with the FastCGI stderr entry that continues on the next lines.
+#[derive(Default)]
+pub struct NginxError {
+    /// Inside a stderr text whose quote has not closed: lines without nginx's header are
+    /// its own.
+    continuing: bool,
+    /// The app cause its lines gave so far, counted once its last line names the vhost.
+    pending: Option<AppCause>,
+}
+
+impl NginxError {
+    pub fn parse<S: Sink>(&mut self, line: &[u8], sink: &mut S) -> Verdict {
+        let Some(msg) = message(line) else {
+            if !self.continuing {
+                return Verdict::Unrecognised;
+            }
+            self.stderr_continues(line, sink);
+            return Verdict::Known;
+        };
+        // A new entry: one cut short (nginx stops at 2048 bytes) counts without its vhost.
+        self.end_of_input(sink);
+        if let Some(text) = msg.strip_prefix(b"FastCGI sent in stderr: \"") {
+            self.stderr(text, sink);
+            return Verdict::Known;
+        }
+        parse_message(msg, sink);
+        Verdict::Known
+    }
+
+    /// Count the entry still waiting for its last line, without a vhost.
+    pub fn end_of_input<S: Sink>(&mut self, sink: &mut S) {
+        self.continuing = false;
+        if let Some(cause) = self.pending.take() {
+            sink.app_error(cause, b"-");
+        }
+    }
+
+    fn stderr<S: Sink>(&mut self, text: &[u8], sink: &mut S) {
+        match stderr_end(text) {
+            Some(end) => {
+                if let Some(cause) = request_cause(&text[..end]) {
+                    sink.app_error(cause, server(&text[end..]));
+                }
+            }
+            None => {
+                self.continuing = true;
+                self.pending = request_cause(text);
+            }
+        }
+    }
+
+    fn stderr_continues<S: Sink>(&mut self, line: &[u8], sink: &mut S) {
+        let end = stderr_end(line);
+        let cause = request_cause(&line[..end.unwrap_or(line.len())]);
+        self.pending = either_cause(self.pending, cause);
+        if let Some(end) = end {
+            self.continuing = false;
+            if let Some(cause) = self.pending.take() {
+                sink.app_error(cause, server(&line[end..]));
+            }
+        }
+    }
+}
+
+/// Where the quoted stderr text ends in `text`, if it does.
+fn stderr_end(text: &[u8]) -> Option<usize> {
+    STDERR_END.iter().filter_map(|f| f.find(text)).min()
+}
+
+fn parse_message<S: Sink>(msg: &[u8], sink: &mut S) {
     match meaning(msg) {
         Meaning::Failure(cause) => {
             let (vhost, upstream) = context(msg, cause);
@@ -32,7 +107,6 @@ pub fn parse<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
         Meaning::Event(event) => sink.event(event),
         Meaning::Nothing => {}
     }
-    Verdict::Known
 }
 
 /// The text after `YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CID ]`, or None if the line
@@ -214,8 +288,8 @@ fn errno(r: &[u8]) -> u32 {
         })
 }
 
-/// vhost (`server:`) and upstream (`upstream:` normalised; the resolver's name for DNS).
-fn context(msg: &[u8], cause: Cause) -> (&[u8], &[u8]) {
+/// The vhost of a message's context (`, server: `), `-` when it names none.
+fn server(msg: &[u8]) -> &[u8] {
     let vhost = match SERVER.find(msg) {
         Some(at) => {
             let v = &msg[at + 10..];
@@ -223,6 +297,11 @@ fn context(msg: &[u8], cause: Cause) -> (&[u8], &[u8]) {
         }
         None => b"-",
     };
+    if vhost.is_empty() { b"-" } else { vhost }
+}
+
+/// vhost (`server:`) and upstream (`upstream:` normalised; the resolver's name for DNS).
+fn context(msg: &[u8], cause: Cause) -> (&[u8], &[u8]) {
     let upstream = match UPSTREAM.find(msg) {
         Some(at) => {
             let v = &msg[at + 13..];
@@ -231,7 +310,7 @@ fn context(msg: &[u8], cause: Cause) -> (&[u8], &[u8]) {
         None if cause == Cause::Dns => dns_name(msg),
         None => b"-",
     };
-    (if vhost.is_empty() { b"-" } else { vhost }, upstream)
+    (server(msg), upstream)
 }
 
 fn dns_name(msg: &[u8]) -> &[u8] {
@@ -253,7 +332,7 @@ mod tests {
 
     fn one(line: &str) -> (Verdict, Recorder) {
         let mut r = Recorder::default();
-        let v = parse(line.as_bytes(), &mut r);
+        let v = NginxError::default().parse(line.as_bytes(), &mut r);
         (v, r)
     }
 
@@ -435,5 +514,71 @@ mod tests {
         ] {
             assert_eq!(one(l).0, Verdict::Unrecognised, "{l:?}");
         }
+    }
+
+    /// Seven requests as nginx 1.22 logged PHP-FPM 8.2's stderr for them (two with stack
+    /// traces, one with warnings only, one cut short by nginx's 2048-byte limit).
+    const REAL_STDERR: &str = r#"2026/12/01 22:02:31 [error] 28118#28118: *1 FastCGI sent in stderr: "PHP message: PHP Fatal error:  Uncaught mysqli_sql_exception: Connection refused in /tmp/appexp/mysqli.php:2
+Stack trace:
+#0 /tmp/appexp/mysqli.php(2): mysqli->__construct()
+#1 {main}
+  thrown in /tmp/appexp/mysqli.php on line 2" while reading response header from upstream, client: 127.0.0.1, server: app.test, request: "GET /mysqli.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:19090", host: "127.0.0.1:19080"
+2026/12/01 22:02:31 [info] 28118#28118: *1 client 127.0.0.1 closed keepalive connection
+2026/12/01 22:02:32 [error] 28118#28118: *7 FastCGI sent in stderr: "PHP message: PHP Fatal error:  Allowed memory size of 4194304 bytes exhausted (tried to allocate 2097152 bytes) in /tmp/appexp/memory.php on line 4" while reading response header from upstream, client: 127.0.0.1, server: app.test, request: "GET /memory.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:19090", host: "127.0.0.1:19080"
+2026/12/01 22:02:34 [error] 28118#28118: *9 FastCGI sent in stderr: "PHP message: PHP Fatal error:  Maximum execution time of 1 second exceeded in /tmp/appexp/timeout.php on line 4" while reading response header from upstream, client: 127.0.0.1, server: other.test, request: "GET /timeout.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:19090", host: "127.0.0.1:19080"
+2026/12/01 22:02:34 [error] 28118#28118: *11 FastCGI sent in stderr: "PHP message: PHP Fatal error:  Uncaught Error: Call to undefined function undefined_function_here() in /tmp/appexp/fatal.php:2
+Stack trace:
+#0 /tmp/appexp/fatal.php(3): f()
+#1 {main}
+  thrown in /tmp/appexp/fatal.php on line 2" while reading response header from upstream, client: 127.0.0.1, server: app.test, request: "GET /fatal.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:19090", host: "127.0.0.1:19080"
+2026/12/01 22:02:34 [error] 28118#28118: *13 FastCGI sent in stderr: "PHP message: PHP Warning:  just a warning in /tmp/appexp/warn.php on line 2; PHP message: PHP Warning:  Undefined variable $undefined_var in /tmp/appexp/warn.php on line 3" while reading response header from upstream, client: 127.0.0.1, server: app.test, request: "GET /warn.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:19090", host: "127.0.0.1:19080"
+2026/12/01 22:02:35 [error] 28118#28118: *15 FastCGI sent in stderr: "PHP message: PHP Warning:  x in /w/a.php on line 2; PHP message: PHP Fatal error:  Uncaught PDOException: SQLSTATE[HY000] [2002] Connection refused in /w/a.php:3
+Stack trace:
+#0 /w/a.php(3): PDO->__construct()
+#1 {main}
+2026/12/01 22:02:36 [error] 28118#28118: *17 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 127.0.0.1, server: app.test, request: "GET /killself.php HTTP/1.1", upstream: "fastcgi://127.0.0.1:19090", host: "127.0.0.1:19080"
+"#;
+
+    #[test]
+    fn php_fatal_errors_count_once_per_entry_with_their_vhost() {
+        let mut p = NginxError::default();
+        let mut r = Recorder::default();
+        for line in REAL_STDERR.lines() {
+            assert_eq!(p.parse(line.as_bytes(), &mut r), Verdict::Known, "{line}");
+        }
+        let apps: Vec<(&str, &str)> = r
+            .apps
+            .iter()
+            .map(|(c, v)| (c.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            apps,
+            [
+                ("database", "app.test"),
+                ("memory_exhausted", "app.test"),
+                ("execution_timeout", "other.test"),
+                ("php_fatal", "app.test"),
+                // Cut short: counted when the next entry starts, without its vhost.
+                ("database", "-"),
+            ]
+        );
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    }
+
+    #[test]
+    fn an_entry_waiting_for_its_last_line_counts_at_the_end_of_input() {
+        let mut p = NginxError::default();
+        let mut r = Recorder::default();
+        let first = format!(
+            "{HEAD}FastCGI sent in stderr: \"PHP message: PHP Fatal error:  Uncaught Error: x in /w/a.php:2"
+        );
+        p.parse(first.as_bytes(), &mut r);
+        assert_eq!(p.parse(b"Stack trace:", &mut r), Verdict::Known);
+        assert!(r.apps.is_empty());
+        p.end_of_input(&mut r);
+        p.end_of_input(&mut r);
+        assert_eq!(r.apps, [("php_fatal".to_string(), "-".to_string())]);
+        // Done with it: a line without the header is nobody's again.
+        assert_eq!(p.parse(b"#0 {main}", &mut r), Verdict::Unrecognised);
     }
 }

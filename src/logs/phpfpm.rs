@@ -1,7 +1,21 @@
-//! PHP-FPM's own log (`error_log` of php-fpm.conf): pool restarts and saturation warnings.
+//! PHP-FPM's own log (`error_log` of php-fpm.conf): pool restarts and saturation warnings;
+//! children that crashed or overran `request_terminate_timeout`; and, with
+//! `catch_workers_output`, PHP's own messages, one FPM entry per physical line (a stack
+//! trace is several entries, of which only the fatal error's first line counts).
 
-use super::cause::Event;
+use super::cause::{AppCause, Event};
+use super::php_error::request_cause;
 use super::sink::{Sink, Verdict};
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
+
+static TIMED_OUT: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b") execution timed out ("));
+
+/// Signals a child dies of when it crashed, not when it was told to stop (SIGTERM after
+/// `request_terminate_timeout`, SIGQUIT on reload) or killed from outside (SIGKILL: the
+/// OOM killer, `kill -9`, FPM's own `process_control_timeout` cannot be told apart).
+const CRASH_SIGNALS: [&[u8]; 6] = [b"4 ", b"6 ", b"7 ", b"8 ", b"11 ", b"31 "];
 
 pub fn parse<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
     // [22-Nov-2026 00:00:00] WARNING: [pool www] server reached pm.max_children setting (5), ...
@@ -41,11 +55,28 @@ pub fn parse<S: Sink>(line: &[u8], sink: &mut S) -> Verdict {
         Some(Event::Shutdown)
     } else if let Some(r) = msg.strip_prefix(b"child ") {
         let n = r.iter().position(|b| !b.is_ascii_digit()).unwrap_or(0);
-        if n > 0 && r[n..].starts_with(b" started") {
+        let r = &r[n..];
+        if n == 0 {
+            None
+        } else if r.starts_with(b" started") {
             Some(Event::WorkerStart)
-        } else if n > 0 && r[n..].starts_with(b" exited") {
+        } else if let Some(how) = r.strip_prefix(b" exited") {
+            let signal = how.strip_prefix(b" on signal ");
+            if signal.is_some_and(|s| CRASH_SIGNALS.iter().any(|c| s.starts_with(c))) {
+                sink.app_error(AppCause::WorkerCrash, b"-");
+            }
             Some(Event::WorkerExit)
         } else {
+            if let Some(said) = r.strip_prefix(b" said into stderr: ") {
+                if let Some(cause) = request_cause(said) {
+                    sink.app_error(cause, b"-");
+                }
+            } else if r.starts_with(b", script ")
+                && TIMED_OUT.find(r).is_some()
+                && r.ends_with(b"terminating")
+            {
+                sink.app_error(AppCause::ExecutionTimeout, b"-");
+            }
             None
         }
     } else {
@@ -115,5 +146,49 @@ mod tests {
                 "{l}"
             );
         }
+    }
+
+    /// A pool's log as PHP-FPM 8.2 wrote it (catch_workers_output = yes) for a database
+    /// refusal with its stack trace, memory and time limits, a warning, a child killed by
+    /// SIGSEGV and one terminated by request_terminate_timeout.
+    const REAL_LOG: &str = r##"[01-Dec-2026 22:02:31] WARNING: [pool www] child 28120 said into stderr: "NOTICE: PHP message: PHP Fatal error:  Uncaught mysqli_sql_exception: Connection refused in /tmp/appexp/mysqli.php:2"
+[01-Dec-2026 22:02:31] WARNING: [pool www] child 28120 said into stderr: "Stack trace:"
+[01-Dec-2026 22:02:31] WARNING: [pool www] child 28120 said into stderr: "#0 /tmp/appexp/mysqli.php(2): mysqli->__construct()"
+[01-Dec-2026 22:02:31] WARNING: [pool www] child 28120 said into stderr: "#1 {main}"
+[01-Dec-2026 22:02:31] WARNING: [pool www] child 28120 said into stderr: "  thrown in /tmp/appexp/mysqli.php on line 2"
+[01-Dec-2026 22:02:32] WARNING: [pool www] child 28119 said into stderr: "NOTICE: PHP message: PHP Fatal error:  Allowed memory size of 4194304 bytes exhausted (tried to allocate 2097152 bytes) in /tmp/appexp/memory.php on line 4"
+[01-Dec-2026 22:02:34] WARNING: [pool www] child 28120 said into stderr: "NOTICE: PHP message: PHP Fatal error:  Maximum execution time of 1 second exceeded in /tmp/appexp/timeout.php on line 4"
+[01-Dec-2026 22:02:34] WARNING: [pool www] child 28119 said into stderr: "NOTICE: PHP message: PHP Warning:  just a warning in /tmp/appexp/warn.php on line 2"
+[01-Dec-2026 22:02:35] WARNING: [pool www] child 28119 exited on signal 11 (SIGSEGV) after 4.815681 seconds from start
+[01-Dec-2026 22:02:35] NOTICE: [pool www] child 28303 started
+[01-Dec-2026 22:02:38] WARNING: [pool www] child 28120, script '/tmp/appexp/slow.php' (request: "GET ") execution timed out (3.167137 sec), terminating
+[01-Dec-2026 22:02:38] WARNING: [pool www] child 28120 exited on signal 15 (SIGTERM) after 8.035457 seconds from start
+[01-Dec-2026 22:02:39] WARNING: [pool www] child 28121 exited on signal 6 (SIGABRT - core dumped) after 1.5 seconds from start
+[01-Dec-2026 22:02:40] WARNING: [pool www] child 28122 exited on signal 9 (SIGKILL) after 1.5 seconds from start
+"##;
+
+    #[test]
+    fn app_errors_from_a_real_pool_log() {
+        let mut r = Recorder::default();
+        for line in REAL_LOG.lines() {
+            assert_eq!(parse(line.as_bytes(), &mut r), Verdict::Known, "{line}");
+        }
+        let causes: Vec<&str> = r.apps.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(
+            causes,
+            [
+                "database",
+                "memory_exhausted",
+                "execution_timeout",
+                "worker_crash",
+                "execution_timeout",
+                "worker_crash"
+            ]
+        );
+        assert_eq!(
+            r.events.iter().filter(|e| *e == "worker_exit").count(),
+            4,
+            "every exit stays an event"
+        );
     }
 }

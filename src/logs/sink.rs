@@ -1,7 +1,7 @@
 //! What parsers emit. Parsers are pure (bytes in, calls out); the metrics side implements
 //! [`Sink`], tests implement it with a recorder.
 
-use super::cause::{Cause, Event};
+use super::cause::{AppCause, Cause, Event};
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
@@ -23,6 +23,9 @@ pub trait Sink {
     fn error(&mut self, cause: Cause, vhost: &[u8], upstream: &[u8]);
     fn event(&mut self, event: Event);
     fn access(&mut self, access: &Access<'_>);
+    /// A request the app failed, in its own words (a PHP fatal error, a worker that
+    /// crashed, a hosting limit): once per request, `-` when the log names no vhost.
+    fn app_error(&mut self, cause: AppCause, vhost: &[u8]);
 }
 
 /// A parser's verdict on one line, apart from what it emitted.
@@ -77,7 +80,7 @@ pub fn normalise_upstream(v: &[u8]) -> &[u8] {
 }
 
 /// Sum of the numbers of an `$upstream_response_time` list (`-` entries skipped); None
-/// when there is no number at all.
+/// when there is no number at all, or when the sum is not finite (huge values overflow it).
 pub fn sum_times(list: &[u8]) -> Option<f64> {
     let mut total = 0.0;
     let mut any = false;
@@ -90,7 +93,7 @@ pub fn sum_times(list: &[u8]) -> Option<f64> {
             any = true;
         }
     }
-    any.then_some(total)
+    any.then_some(total).filter(|t: &f64| t.is_finite())
 }
 
 #[cfg(test)]
@@ -108,6 +111,7 @@ mod tests {
         assert_eq!(sum_times(b"-, 0.250 : 1.000"), Some(1.25));
         assert_eq!(sum_times(b"-"), None);
         assert_eq!(sum_times(b""), None);
+        assert_eq!(sum_times(b"1e308, 1e308"), None);
     }
 
     #[test]
@@ -144,6 +148,7 @@ pub mod recorder {
         pub errors: Vec<(String, String, String)>,
         pub events: Vec<String>,
         pub access: Vec<(String, u16, String, String, Option<f64>)>,
+        pub apps: Vec<(String, String)>,
     }
 
     fn s(b: &[u8]) -> String {
@@ -166,6 +171,9 @@ pub mod recorder {
                 s(a.upstream_status),
                 a.upstream_time,
             ));
+        }
+        fn app_error(&mut self, cause: AppCause, vhost: &[u8]) {
+            self.apps.push((cause.as_str().into(), s(vhost)));
         }
     }
 }

@@ -282,7 +282,25 @@ fn encode_outcome(o: &Outcome, format: Format) -> String {
         "Displays whether or not the probe was a success",
         if o.success() { 1.0 } else { 0.0 },
     );
+    if let Some(cause) = o.app_cause {
+        let named = Family::<AppCauseLabel, Gauge>::default();
+        named
+            .get_or_create(&AppCauseLabel {
+                cause: cause.as_str().into(),
+            })
+            .set(1);
+        r.register(
+            "probe_app_cause_info",
+            "What the failing page says went wrong in the app",
+            named,
+        );
+    }
     encode_registry(&r, format)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppCauseLabel {
+    cause: String,
 }
 
 #[cfg(test)]

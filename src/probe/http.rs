@@ -2,6 +2,7 @@
 //! bounded by one deadline, redirects and body size capped. Never panics on what a server
 //! sends; every failure becomes a [`Reason`].
 
+use super::app_cause::{self, AppCause};
 use super::config::{HeaderMatch, HttpSettings, ProbeEndpointConfig, http_method};
 use super::fingerprint::{self, Fingerprint};
 use super::tls;
@@ -105,6 +106,8 @@ pub struct Outcome {
     pub reason: Option<Reason>,
     /// Who generated the failure (unknown when nothing answered).
     pub fingerprint: Fingerprint,
+    /// What the failing response's page says went wrong in the app.
+    pub app_cause: Option<AppCause>,
     pub content_length: Option<u64>,
     pub body_length: usize,
     pub redirects: usize,
@@ -132,6 +135,7 @@ impl Outcome {
             duration: Duration::ZERO,
             reason: None,
             fingerprint: Fingerprint::UNKNOWN,
+            app_cause: None,
             content_length: None,
             body_length: 0,
             redirects: 0,
@@ -343,6 +347,7 @@ fn judge(hop: Hop, settings: &HttpSettings, out: &mut Outcome) {
     );
     if out.reason.is_some() {
         out.fingerprint = fingerprint::classify(hop.status, &hop.headers, &hop.body);
+        out.app_cause = app_cause::name(&hop.body, &mut out.fingerprint);
     }
     out.headers = hop.headers;
 }

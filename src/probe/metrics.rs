@@ -66,12 +66,21 @@ pub struct FailureInfoLabels {
     pub code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppCauseLabels {
+    pub target: String,
+    pub path: String,
+    pub cause: String,
+}
+
 /// Label sets created per target, so a removed target's series can all be dropped.
 #[derive(Default)]
 struct Seen {
     codes: HashSet<CodeLabels>,
     failures: HashSet<FailureLabels>,
     failure_info: HashMap<String, FailureInfoLabels>,
+    /// The app cause each path's last probe named, by path.
+    app_cause: HashMap<String, AppCauseLabels>,
 }
 
 families! {
@@ -98,6 +107,8 @@ families! {
             "Failed probes by reason and by the layer and vendor that generated the error"),
         failure_info: Family<FailureInfoLabels, Gauge> = ("probe_failure_info", None,
             "Present with value 1 while the last probe failed: why, and who generated the error"),
+        app_cause_info: Family<AppCauseLabels, Gauge> = ("probe_app_cause_info", None,
+            "Present with value 1 while the last probe's failing page names an app cause (database, memory_exhausted, ...)"),
     }
 }
 
@@ -186,6 +197,20 @@ impl ProbeMetrics {
         {
             f.failure_info.remove(&prev);
         }
+        let app_cause = outcome.app_cause.map(|cause| AppCauseLabels {
+            target: target.into(),
+            path: labels.path.clone(),
+            cause: cause.as_str().into(),
+        });
+        if let Some(prev) = seen.app_cause.remove(labels.path.as_str())
+            && Some(&prev) != app_cause.as_ref()
+        {
+            f.app_cause_info.remove(&prev);
+        }
+        if let Some(named) = app_cause {
+            f.app_cause_info.get_or_create(&named).set(1);
+            seen.app_cause.insert(labels.path.clone(), named);
+        }
         if let Some(info) = current {
             let failure = FailureLabels {
                 target: info.target.clone(),
@@ -238,6 +263,9 @@ impl ProbeMetrics {
             }
             for info in seen.failure_info.values() {
                 f.failure_info.remove(info);
+            }
+            for named in seen.app_cause.values() {
+                f.app_cause_info.remove(named);
             }
         }
     }

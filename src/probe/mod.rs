@@ -4,6 +4,7 @@
 //! vendor behind an error response, `blackbox` serves `/probe`, and `schedule` runs the
 //! configured `probes:` on their own intervals into [`ProbeMetrics`].
 
+pub mod app_cause;
 pub mod blackbox;
 pub mod config;
 pub mod detect;

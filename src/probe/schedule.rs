@@ -76,7 +76,7 @@ async fn run(config: ProbeConfig, metrics: Arc<ProbeMetrics>, offset: Duration) 
         if let Some(o) = origin_outcome {
             metrics.record(&config.name, PathKind::Origin, &o);
         }
-        tracing::debug!(target = %config.name, status = public_outcome.status, reason = ?public_outcome.reason, "probed");
+        tracing::debug!(target = %config.name, status = public_outcome.status, reason = ?public_outcome.reason, app_cause = ?public_outcome.app_cause, "probed");
     }
 }
 

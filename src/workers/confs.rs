@@ -148,7 +148,7 @@ pub fn parse_nginx_limit(text: &str, cpus: u64) -> Option<u64> {
             _ => {}
         }
     }
-    connections.map(|c| c * processes)
+    connections.map(|c| c.saturating_mul(processes))
 }
 
 #[cfg(test)]
@@ -275,5 +275,11 @@ mod tests {
         );
         assert_eq!(parse_nginx_limit("events {}\n", 2), None);
         assert_eq!(parse_nginx_limit("# worker_connections 10;\n", 2), None);
+        // Found by fuzz/server_confs: the product overflowed.
+        let huge = format!(
+            "worker_processes 3;\nevents {{ worker_connections {}; }}\n",
+            u64::MAX / 2
+        );
+        assert_eq!(parse_nginx_limit(&huge, 2), Some(u64::MAX));
     }
 }

@@ -15,6 +15,26 @@ pub fn detect() -> Vec<WorkerConfig> {
     detect_in(&["/etc/php/*/fpm/pool.d/*.conf"], "http://127.0.0.1")
 }
 
+/// The local MySQL/MariaDB, PostgreSQL and Redis servers, as `upstreams:` connect checks
+/// named `<kind>@<address>` (the database alert's inhibition knows them by that prefix).
+pub fn detect_databases() -> Vec<super::UpstreamConfig> {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let tcp6 = std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    let is_socket = |path: &str| {
+        std::fs::symlink_metadata(path)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+    };
+    super::db_detect::local_databases(&tcp, &tcp6, is_socket)
+        .into_iter()
+        .map(|db| super::UpstreamConfig {
+            name: Some(db.upstream_name()),
+            address: db.address,
+            timeout: None,
+            group: None,
+        })
+        .collect()
+}
+
 fn detect_in(fpm_patterns: &[&str], base_url: &str) -> Vec<WorkerConfig> {
     let mut found = Vec::new();
     for pattern in fpm_patterns {

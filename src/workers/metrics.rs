@@ -159,6 +159,8 @@ impl WorkerMetrics {
     }
 }
 
+/// Set a gauge to `value`, or drop its series while the value is unknown. A figure past
+/// `i64::MAX` (a status page's counter near `u64::MAX`) saturates: a gauge is never negative.
 pub fn set_opt<L: Clone + std::hash::Hash + Eq>(
     family: &Family<L, Gauge>,
     labels: &L,
@@ -187,5 +189,25 @@ pub fn mirror(family: &Family<PoolLabels, Counter>, labels: &PoolLabels, value: 
         None => {
             family.remove(labels);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_figures_saturate_instead_of_turning_negative() {
+        let family = Family::<PoolLabels, Gauge>::default();
+        let labels = PoolLabels {
+            pool: "www".into(),
+            kind: "php_fpm".into(),
+        };
+        for (value, want) in [(u64::MAX, i64::MAX), (1 << 63, i64::MAX), (7, 7)] {
+            set_opt(&family, &labels, Some(value));
+            assert_eq!(family.get_or_create(&labels).get(), want, "{value}");
+        }
+        set_opt(&family, &labels, None);
+        assert!(family.get(&labels).is_none());
     }
 }

@@ -176,7 +176,7 @@ fn attributes(mut data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 }
 
 /// `struct unix_diag_msg` (16 bytes) then attributes: the path and the queue lengths.
-fn parse_unix_msg(msg: &[u8]) -> Option<Listener> {
+pub fn parse_unix_msg(msg: &[u8]) -> Option<Listener> {
     let attrs = msg.get(16..)?;
     let mut path = None;
     let mut queues = None;
@@ -205,7 +205,7 @@ fn parse_unix_msg(msg: &[u8]) -> Option<Listener> {
 /// `struct inet_diag_msg`: family, state, timer, retrans, sockid (sport, dport, src[16], dst[16],
 /// if, cookie), expires, rqueue, wqueue, uid, inode. For a listener rqueue/wqueue are the
 /// accept queue and the backlog.
-fn parse_inet_msg(msg: &[u8]) -> Option<Listener> {
+pub fn parse_inet_msg(msg: &[u8]) -> Option<Listener> {
     if msg.len() < 72 {
         return None;
     }

@@ -213,9 +213,6 @@ pub fn parse_uwsgi(body: &[u8]) -> Result<PoolStatus, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workers::metrics::{PoolLabels, set_opt};
-    use prometheus_client::metrics::family::Family;
-    use prometheus_client::metrics::gauge::Gauge;
 
     // Captured from PHP 8.2 FPM (static pool, TCP, saturated), with the stray space before "processes".
     const FPM_FULL: &str = r#"{"pool":"api","process manager":"static","start time":1795305389,"start since":32,"accepted conn":3,"listen queue":4,"max listen queue":4,"listen queue len":4096,"idle processes":0,"active processes":2,"total processes":2,"max active processes":2,"max children reached":0,"slow requests":2, "processes":[{"pid":12285,"state":"Running","start time":1795305389,"start since":32,"requests":1,"request duration":1516961,"request method":"GET","request uri":"\/sleep.php?s=4","content length":0,"user":"-","script":"\/var\/www\/html\/sleep.php","last request cpu":0.00,"last request memory":0},{"pid":12286,"state":"Running","start time":1795305389,"start since":32,"requests":2,"request duration":211,"request method":"GET","request uri":"\/status?json&full","content length":0,"user":"-","script":"-","last request cpu":0.00,"last request memory":0}]}"#;
@@ -273,32 +270,6 @@ mod tests {
     }
 
     #[test]
-    fn absurd_counters_saturate_never_wrap() {
-        let max = u64::MAX;
-        let apache =
-            parse_apache(format!("BusyWorkers: 0\nIdleWorkers: {max}\n").as_bytes()).unwrap();
-        assert_eq!(apache.idle, Some(max));
-        let nginx = parse_nginx(
-            format!("Active connections: 1 \nserver accepts handled requests\n 1 {max} 1 \nReading: {max} Writing: {max} Waiting: 0 \n").as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(nginx.active, Some(max - 1));
-        assert_eq!(
-            nginx.limit_reached,
-            Some(0),
-            "handled above accepts is no drop"
-        );
-        // And a gauge never goes negative, however large the figure.
-        let family = Family::<PoolLabels, Gauge>::default();
-        let labels = PoolLabels {
-            pool: "p".into(),
-            kind: "nginx".into(),
-        };
-        set_opt(&family, &labels, Some(max));
-        assert_eq!(family.get_or_create(&labels).get(), i64::MAX);
-    }
-
-    #[test]
     fn apache_auto() {
         // Apache 2.4 event MPM, trimmed.
         let page = "127.0.0.1\nServerVersion: Apache/2.4.62 (Debian)\nServerMPM: event\nTotal Accesses: 12\nBusyWorkers: 3\nIdleWorkers: 47\nProcesses: 2\nStopping: 0\nConnsTotal: 3\nScoreboard: WWW___________________________________________..........\n";
@@ -306,6 +277,13 @@ mod tests {
         assert_eq!((s.active, s.idle), (Some(2), Some(48)));
         assert!(parse_apache(b"<html><body>Apache Status</body></html>").is_err());
         assert!(parse_apache(b"BusyWorkers: x\nIdleWorkers: 1\n").is_err());
+    }
+
+    #[test]
+    fn apache_counters_at_u64_max_saturate() {
+        let page = format!("BusyWorkers: 1\nIdleWorkers: {}\n", u64::MAX);
+        let s = parse_apache(page.as_bytes()).unwrap();
+        assert_eq!((s.active, s.idle), (Some(0), Some(u64::MAX)));
     }
 
     #[test]
@@ -324,6 +302,16 @@ mod tests {
         ] {
             assert!(parse_nginx(bad.as_bytes()).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn nginx_counters_at_u64_max_saturate() {
+        let max = u64::MAX;
+        let page = format!(
+            "Active connections: 1\nserver accepts handled requests\n 1 {max} 1\nReading: {max} Writing: 1 Waiting: 0\n"
+        );
+        let s = parse_nginx(page.as_bytes()).unwrap();
+        assert_eq!((s.active, s.limit_reached), (Some(max - 1), Some(0)));
     }
 
     #[test]

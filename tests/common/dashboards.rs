@@ -136,6 +136,16 @@ pub fn documented_metrics() -> Vec<MetricDoc> {
 
 /// The alert names of the rule files in alerts/ (files with `groups:`).
 pub fn alert_names() -> Vec<String> {
+    rule_names("alert")
+}
+
+/// The recorded series of the rule files in alerts/.
+pub fn recorded_names() -> Vec<String> {
+    rule_names("record")
+}
+
+/// The `alert` or `record` names of the rule files in alerts/.
+fn rule_names(kind: &str) -> Vec<String> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(repo().join("alerts")).expect("alerts/ is missing") {
         let path = entry.unwrap().path();
@@ -151,7 +161,7 @@ pub fn alert_names() -> Vec<String> {
         }
         for g in v["groups"].as_array().into_iter().flatten() {
             for r in g["rules"].as_array().into_iter().flatten() {
-                if let Some(a) = r["alert"].as_str() {
+                if let Some(a) = r[kind].as_str() {
                     names.push(a.to_string());
                 }
             }
@@ -159,6 +169,6 @@ pub fn alert_names() -> Vec<String> {
     }
     names.sort();
     names.dedup();
-    assert!(!names.is_empty(), "no alerting rule in alerts/*.yml");
+    assert!(!names.is_empty(), "no {kind} rule in alerts/*.yml");
     names
 }

@@ -117,9 +117,9 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// The shipped Alertmanager config with short waits and every notifying receiver pointed at
-/// the webhook (no templates: the webhook gets the raw alerts). Routes and inhibit rules
-/// are the shipped ones.
+/// The shipped Alertmanager config with short waits and every receiver pointed at the
+/// webhook, the blackhole too, so a test sees what is routed there (no templates: the webhook
+/// gets the raw alerts). Routes and inhibit rules are the shipped ones.
 pub fn alertmanager_config(webhook: &Webhook) -> String {
     let mut doc = load_yaml(&repo_path("alertmanager/alertmanager.yml"));
     doc.as_object_mut().unwrap().remove("templates");
@@ -127,10 +127,7 @@ pub fn alertmanager_config(webhook: &Webhook) -> String {
     doc["route"]["group_interval"] = Value::from("2s");
     for receiver in doc["receivers"].as_array_mut().unwrap() {
         let name = receiver["name"].clone();
-        if receiver.as_object().unwrap().len() > 1 {
-            *receiver =
-                serde_json::json!({"name": name, "webhook_configs": [{"url": webhook.url()}]});
-        }
+        *receiver = serde_json::json!({"name": name, "webhook_configs": [{"url": webhook.url()}]});
     }
     doc.to_string()
 }
@@ -335,6 +332,62 @@ impl Alertmanager {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// POST alerts (`[{labels, annotations}]`) to `/api/v2/alerts`, as Prometheus does.
+    pub fn push(&self, alerts: &Value) {
+        let body = alerts.to_string();
+        let mut conn = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = format!(
+            "POST /api/v2/alerts HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        let _ = conn.read_to_string(&mut reply);
+        assert!(
+            reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+            "POST /api/v2/alerts: {reply}"
+        );
+    }
+}
+
+/// One Alertmanager matcher, `name="v"` or `name=~"re"` (anchored, as Alertmanager does).
+pub struct Matcher {
+    pub label: String,
+    anchored: regex::Regex,
+}
+
+impl Matcher {
+    pub fn parse(m: &str) -> Matcher {
+        let re = regex::Regex::new(r#"^([a-zA-Z_]+)(=~|=)"(.*)"$"#).unwrap();
+        let c = re
+            .captures(m)
+            .unwrap_or_else(|| panic!("unsupported matcher {m}"));
+        let pattern = if &c[2] == "=~" {
+            c[3].to_string()
+        } else {
+            regex::escape(&c[3])
+        };
+        Matcher {
+            label: c[1].to_string(),
+            anchored: regex::Regex::new(&format!("^(?:{pattern})$")).unwrap(),
+        }
+    }
+
+    /// The matchers of an inhibit rule's `source_matchers` / `target_matchers`.
+    pub fn list(v: &Value) -> Vec<Matcher> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| Matcher::parse(m.as_str().unwrap()))
+            .collect()
+    }
+
+    pub fn is_match(&self, value: &str) -> bool {
+        self.anchored.is_match(value)
     }
 }
 
