@@ -46,6 +46,7 @@ SLOW_LATENCY = [0, 0, 0, 0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.999, 1]
 PHASES = ["resolve", "connect", "tls", "processing", "transfer"]
 EVENTS = ["reload", "restart", "worker_start", "worker_exit", "shutdown", "server_down",
           "server_up", "backend_down", "pool_restart", "max_children_reached"]
+APP_CAUSES = ["database", "memory_exhausted", "execution_timeout", "php_fatal", "worker_crash", "resource_limit"]
 READ_ERRORS = ["permission", "not_a_file", "io", "line_too_long", "invalid_utf8", "too_many_files"]
 PROBES_PER_HOST = 4
 LOGS = ["access", "error"]
@@ -315,6 +316,8 @@ class Host:
                 overflowing = self.live("overflow") and log == "access" and label == "vhost"
                 self.add("gateway_log_cardinality_overflow_total", dict(l, label=label),
                          self.rate(0, 0.1, overflowing))
+        for cause in APP_CAUSES:
+            self.add("gateway_app_errors_total", {"log": "error", "vhost": "-", "cause": cause}, Counter((self.origin, 0)))
         for event in EVENTS:
             self.add("gateway_server_events_total", {"log": "error", "event": event},
                      Counter((self.origin, 1 / DAY if event == "reload" else 0)))
@@ -371,7 +374,7 @@ class Host:
         missing = set(families) - {re.sub(r"_(bucket|count|sum)$", "", n) for n in self.families}
         # Series of failures exist only once something failed: absent on a healthy host.
         return sorted(m for m in missing if not m.endswith(
-            ("failure_info", "failures_total", "down_info", "since_timestamp_seconds")))
+            ("failure_info", "failures_total", "down_info", "since_timestamp_seconds", "cause_info")))
 
 
 def label_text(labels, instance):
@@ -467,17 +470,25 @@ class Recorded:
                  for v, _ in by_vhost}
         errors5xx = {v: Counter.total(cs) for (v, is5xx), cs in by_vhost.items() if is5xx}
         job = Counter.total(list(total.values()))
-        self.add("job_vhost:gateway_http_responses:rate5m",
-                 [({"job": "gateway", "vhost": v}, c.rate) for v, c in total.items()])
-        self.add("job_vhost:gateway_http_responses_5xx:rate5m",
-                 [({"job": "gateway", "vhost": v}, sparse(c.rate)) for v, c in errors5xx.items()])
-        self.add("job:gateway_http_responses:rate5m", [({"job": "gateway"}, job.rate)])
+        vhost = lambda v: {"job": "gateway", "vhost": v}
+        # No policy answers in this fleet: the SLO's requests and errors are all answers and 5xx.
+        for all_name, bad_name in (("job_vhost:gateway_http_responses:rate5m", "job_vhost:gateway_http_responses_5xx:rate5m"),
+                                   ("job_vhost:gateway_slo_requests:rate5m", "job_vhost:gateway_slo_errors:rate5m")):
+            self.add(all_name, [(vhost(v), c.rate) for v, c in total.items()])
+            self.add(bad_name, [(vhost(v), sparse(c.rate)) for v, c in errors5xx.items()])
+        for name in ("job:gateway_http_responses:rate5m", "job:gateway_slo_requests:rate5m"):
+            self.add(name, [({"job": "gateway"}, job.rate)])
+        hourly = lambda c: lambda t: c.rate(t, 3600) or None
+        self.add("job_vhost:gateway_slo_requests:rate1h_hourly", [(vhost(v), hourly(c)) for v, c in total.items()])
+        self.add("job_vhost:gateway_slo_errors:rate1h_hourly", [(vhost(v), hourly(c)) for v, c in errors5xx.items()])
+        self.add("job:gateway_slo_requests:rate1h_hourly", [({"job": "gateway"}, hourly(job))])
         self.add("instance_vhost:gateway_upstream_errors:failing5m",
                  [({"job": "gateway", "instance": i, "vhost": v}, failing(Counter.total(cs)))
                   for (i, v), cs in errors.items()])
         self.add("instance_log:gateway_log_lines_unrecognised:ratio_rate15m",
                  [({"job": "gateway", "instance": i, "log": log}, unrecognised(read, bad))
                   for (i, log), (read, bad) in lines.items()])
+        self.add("up", [({"job": "gateway", "instance": host_name(h.h)}, lambda t: 1) for h in hosts])
 
     def add(self, name, series):
         self.series[name] = series
@@ -512,7 +523,7 @@ def long_windows(rules):
     want = {}
     for m in selector.finditer(text):
         name, window, offset = m.group(1), m.group(3), m.group(4)
-        if not (window or offset) or not (name.startswith("gateway_") or ":" in name):
+        if not (window or offset) or not (name.startswith("gateway_") or ":" in name or name == "up"):
             continue
         span = seconds(window or "5m") + seconds(offset or "0s")
         if span > 600:
@@ -529,40 +540,42 @@ BLOCK = 7200
 
 
 def backfill(args):
-    """History of what the rules read over long windows (at most --max-span), one promtool run
-    per 2-hour block so that no two blocks overlap."""
+    """History of what the rules read over long windows (at most --max-samples a series), one
+    promtool run per 2-hour block so that no two blocks overlap."""
     import subprocess
     import time
     began = time.time()
-    want = {n: min(s, args.max_span) for n, s in long_windows(args.rules).items()}
+    hosts = [Host(h, args.vhosts, args.origin, args.break_at) for h in range(args.hosts)]
+    recorded = Recorded(hosts)
+    steps = {n: (3600 if n.endswith("_hourly") else args.recorded_step) if n in recorded.series else args.step
+             for n in long_windows(args.rules)}
+    # At most --max-samples a series: a 30-day window of hourly samples, 3 days of others.
+    want = {n: min(s, args.max_samples * steps[n]) for n, s in long_windows(args.rules).items()}
     end = args.break_at
     first = end - max(want.values())
     first -= first % BLOCK
     scratch = os.path.join(os.path.dirname(os.path.abspath(args.data)), "history.om")
-    hosts = [Host(h, args.vhosts, args.origin, args.break_at) for h in range(args.hosts)]
-    recorded = Recorded(hosts)
     for block in range(first, end, BLOCK):
         names = [n for n, span in want.items() if end - span < block + BLOCK]
         start = max(block, min(end - want[n] for n in names))
         with open(scratch, "w") as out:
-            write_history(out, hosts, recorded, names, start, min(block + BLOCK, end),
-                          args.step, args.recorded_step)
+            write_history(out, hosts, recorded, names, start, min(block + BLOCK, end), steps)
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", scratch, args.data],
                        check=True, stdout=subprocess.DEVNULL)
     os.remove(scratch)
     for name, span in sorted(want.items(), key=lambda kv: -kv[1]):
-        step = args.recorded_step if name in recorded.series else args.step
         known = name in recorded.series or re.sub(r"_(bucket|count|sum)$", "", name) in doc_families()
-        print(f"history: {name} {span / 3600:.1f}h at {step}s" + ("" if known else " (not modelled: none)"))
+        print(f"history: {name} {span / 3600:.1f}h at {steps[name]}s" + ("" if known else " (not modelled: none)"))
     print(f"backfill: {time.time() - began:.0f}s")
 
 
-def write_history(out, hosts, recorded, names, start, end, step, recorded_step):
+def write_history(out, hosts, recorded, names, start, end, steps):
     families = doc_families()
     for name in names:
+        step = steps[name]
+        times = range(start + -start % step, end, step)
         if name in recorded.series:
             out.write(f"# TYPE {name} gauge\n")
-            times = range(start + -start % recorded_step, end, recorded_step)
             for labels, value in recorded.series[name]:
                 prefix = f"{name}{label_text(labels, None)} "
                 out.write("".join(f"{prefix}{number(v)} {t}\n"
@@ -571,7 +584,6 @@ def write_history(out, hosts, recorded, names, start, end, step, recorded_step):
         base = re.sub(r"_(bucket|count|sum)$", "", name)
         if base not in families:
             continue
-        times = range(start + -start % step, end, step)
         out.write(f"# TYPE {base} {families[base][0]}\n" if base == name else "")
         for host in hosts:
             for labels, model in host.families.get(name, []):
@@ -747,7 +759,8 @@ def main():
     b.add_argument("--step", type=int, default=60, help="seconds between raw samples")
     b.add_argument("--recorded-step", type=int, default=15,
                    help="seconds between recorded samples (the rules' interval)")
-    b.add_argument("--max-span", type=int, default=3 * 86400)
+    b.add_argument("--max-samples", type=int, default=3 * 86400 // 15,
+                   help="history per series at most (3 days of 15-second samples)")
     sub.add_parser("needs").add_argument("rules")
     r = sub.add_parser("report")
     r.add_argument("--prometheus", required=True, help="base URL")
