@@ -531,6 +531,19 @@ def long_windows(rules):
     return want
 
 
+def record_intervals(rules):
+    """Recorded name -> seconds between its samples: its group's `interval`, else 15s."""
+    out, interval = {}, 15
+    for line in open(rules, encoding="utf-8"):
+        if re.match(r"\s*- name:", line):
+            interval = 15
+        elif m := re.match(r"\s+interval:\s*(\w+)", line):
+            interval = seconds(m.group(1))
+        elif m := re.match(r"\s*- record:\s*(\S+)", line):
+            out[m.group(1)] = interval
+    return out
+
+
 def needs(args):
     for name, span in sorted(long_windows(args.rules).items(), key=lambda kv: -kv[1]):
         print(f"{name} {span}")
@@ -547,8 +560,8 @@ def backfill(args):
     began = time.time()
     hosts = [Host(h, args.vhosts, args.origin, args.break_at) for h in range(args.hosts)]
     recorded = Recorded(hosts)
-    steps = {n: (3600 if n.endswith("_hourly") else args.recorded_step) if n in recorded.series else args.step
-             for n in long_windows(args.rules)}
+    intervals = record_intervals(args.rules)
+    steps = {n: intervals.get(n, 15) if n in recorded.series else args.step for n in long_windows(args.rules)}
     # At most --max-samples a series: a 30-day window of hourly samples, 3 days of others.
     want = {n: min(s, args.max_samples * steps[n]) for n, s in long_windows(args.rules).items()}
     end = args.break_at
@@ -756,9 +769,8 @@ def main():
     b = sub.choices["backfill"]
     b.add_argument("--rules", required=True)
     b.add_argument("--data", required=True, help="the TSDB directory Prometheus will serve")
-    b.add_argument("--step", type=int, default=60, help="seconds between raw samples")
-    b.add_argument("--recorded-step", type=int, default=15,
-                   help="seconds between recorded samples (the rules' interval)")
+    b.add_argument("--step", type=int, default=60,
+                   help="seconds between raw samples (recorded ones: their group's interval)")
     b.add_argument("--max-samples", type=int, default=3 * 86400 // 15,
                    help="history per series at most (3 days of 15-second samples)")
     sub.add_parser("needs").add_argument("rules")
