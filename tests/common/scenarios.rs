@@ -66,11 +66,14 @@ pub fn compress_expr(expr: &str) -> String {
     }
 }
 
-/// The shipped rules with every `for:`, range and offset divided by [`SPEEDUP`], written as
-/// JSON (which is YAML) into `dir`. Thresholds stay as they are.
+/// The shipped rules with every `for:`, range, offset and group `interval` divided by
+/// [`SPEEDUP`], written as JSON (which is YAML) into `dir`. Thresholds stay as they are.
 pub fn compressed_rules(dir: &Path) -> PathBuf {
     let mut doc = load_yaml(&repo_path(RULE_FILE));
     for group in doc["groups"].as_array_mut().unwrap() {
+        if let Some(i) = group.get("interval").and_then(Value::as_str) {
+            group["interval"] = Value::from(compress(i).expect("interval: duration"));
+        }
         for rule in group["rules"].as_array_mut().unwrap() {
             if let Some(f) = rule.get("for").and_then(Value::as_str) {
                 rule["for"] = Value::from(compress(f).expect("for: duration"));
