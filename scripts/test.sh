@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(nginx-light apache2 haproxy prometheus prometheus-alertmanager
           mtail prometheus-blackbox-exporter wrk hyperfine iproute2 curl jq python3 openssl
-          uwsgi uwsgi-plugin-python3 caddy chromium systemd binutils passwd adduser bsdutils dpkg)
+          uwsgi uwsgi-plugin-python3 caddy chromium systemd binutils passwd adduser bsdutils dpkg
+          wordpress postgresql util-linux)
 
 # PHP: the PHP-FPM already installed decides the version (php8.2-* on Debian 12, php8.4-* on
 # 13); without one, Debian's version-agnostic names pull in the release's default PHP.

@@ -44,8 +44,6 @@ fn label_values(metric: &str, label: &str) -> Vec<&'static str> {
         (_, "event") => vec!["reload", "max_children_reached"],
         (_, "label") => vec!["vhost"],
         (_, "pool") => vec!["www"],
-        (_, "address") => vec!["127.0.0.1:9000"],
-        (_, "group") => vec!["backend_app"],
         (_, "kind") => vec!["phpfpm"],
         (_, "state") => vec!["active", "idle"],
         (_, "source") => vec!["status"],

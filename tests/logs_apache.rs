@@ -298,10 +298,10 @@ ProxyPass /failonstatus balancer://failonstatus/
         ("/fcgi-reset", error("reset", "-".into()), 0.0),
         ("/fcgi-notfcgi", error("invalid_response", "-".into()), 0.0),
         ("/fcgi-hang", error("timeout", "-".into()), 0.0),
-        // Both members refuse: one request, its first try's member; two members down.
-        ("/two", error("connect_refused", peer(two_a)), 2.0),
-        // The second member resets: still one request, counted at its first try.
-        ("/mixed", error("connect_refused", peer(mixed_dead)), 1.0),
+        // Both members refuse: one request, its last try's member; two members down.
+        ("/two", error("connect_refused", peer(two_b)), 2.0),
+        // The second member resets: still one request, under its last try's cause.
+        ("/mixed", error("reset", peer(reset.port)), 1.0),
         // The second member answers 200: Apache logs nothing that tells this apart from
         // a request that ended there, so the failed try still counts (docs/logs.md).
         (

@@ -7,9 +7,11 @@
 //! it. State is kept per `[pid:tid]`, as Apache writes a request's lines from one thread.
 //!
 //! A balancer fails a request over to the next member after a connect failure, writing
-//! the whole sequence again per member. The request counts once, at its first failed try:
-//! Apache writes nothing when the next try succeeds and nothing marks a try as the last,
-//! so waiting for the last one would hold the count until the thread's next request.
+//! the whole sequence again per member. The request counts once, under the cause of its
+//! last failed try: the count is held while the request may still fail over, and given
+//! when a try ends the chain, when the thread's next line starts another request, or at
+//! the end of the input (each polling round, and the end of `--one-shot`): Apache writes
+//! nothing when a later try succeeds, and its lines come in one burst.
 
 use super::cause::{AppCause, Cause, Event};
 use super::php_error::request_cause;
@@ -28,9 +30,12 @@ struct Thread {
     failing_over: Option<Failover>,
 }
 
-/// A counted request whose last try disabled a balancer member.
+/// A request whose last try disabled a balancer member: Apache may still fail it over, so
+/// its count is held, under the cause of its latest try.
 struct Failover {
     client: Vec<u8>,
+    cause: Cause,
+    upstream: Vec<u8>,
     /// The members it tried: a balancer tries each at most once per request (unless
     /// `maxattempts` exceeds their number), so a try on one of these is a new request
     /// from the same keep-alive connection.
@@ -166,7 +171,7 @@ impl ApacheError {
             // the closing line.
             b"AH00959" => {
                 sink.event(Event::ServerDown);
-                self.thread(l.thread).disabled = true;
+                self.thread(l.thread, sink).disabled = true;
             }
             // A member put in error state for its reply (`failonstatus`): the request got
             // the upstream's own answer.
@@ -174,25 +179,25 @@ impl ApacheError {
             // Precise lines: remembered until the request's closing line.
             b"AH00957" => {
                 let cause = Cause::from_connect_errno(l.errno.unwrap_or(111));
-                self.remember(&l, cause, between(t, b"attempt to connect to ", b' '));
+                self.remember(&l, cause, between(t, b"attempt to connect to ", b' '), sink);
             }
             b"AH02454" => {
                 let cause = Cause::from_connect_errno(l.errno.unwrap_or(111));
                 let path = between(t, b"Unix domain socket ", b' ');
-                self.remember(&l, cause, &[b"unix:", path].concat());
+                self.remember(&l, cause, &[b"unix:", path].concat(), sink);
             }
             b"AH01102" => {
                 let cause = read_cause(l.errno).unwrap_or(Cause::PrematureClose);
-                self.remember(&l, cause, between(t, b"remote server ", b' '));
+                self.remember(&l, cause, between(t, b"remote server ", b' '), sink);
             }
             // Reading the headers after the status line failed.
             b"AH10404" => {
                 let cause = read_cause(l.errno).unwrap_or(Cause::PrematureClose);
-                self.remember(&l, cause, b"-");
+                self.remember(&l, cause, b"-", sink);
             }
-            b"AH10124" => self.remember(&l, Cause::HeaderTooBig, b"-"),
+            b"AH10124" => self.remember(&l, Cause::HeaderTooBig, b"-", sink),
             // A FastCGI record with a bogus version: the reply is not FastCGI.
-            b"AH01068" => self.remember(&l, Cause::InvalidResponse, b"-"),
+            b"AH01068" => self.remember(&l, Cause::InvalidResponse, b"-", sink),
             // Closing lines: count the request once.
             b"AH01114" | b"AH01079" => self.close(
                 &l,
@@ -239,17 +244,29 @@ impl ApacheError {
         Verdict::Known
     }
 
-    /// The state of `thread`, created if need be (at most [`MAX_THREADS`]).
-    fn thread(&mut self, thread: &[u8]) -> &mut Thread {
+    /// The state of `thread`, created if need be (at most [`MAX_THREADS`]: beyond, every
+    /// state is dropped, the held counts given first).
+    fn thread<S: Sink>(&mut self, thread: &[u8], sink: &mut S) -> &mut Thread {
         let thread = kept(thread);
         if self.threads.len() >= MAX_THREADS && !self.threads.contains_key(thread) {
+            self.end_of_input(sink);
             self.threads.clear();
         }
         self.threads.entry(thread.to_vec()).or_default()
     }
 
-    fn remember(&mut self, l: &Line<'_>, cause: Cause, upstream: &[u8]) {
-        self.thread(l.thread).pending = Some((cause, kept(upstream).to_vec()));
+    fn remember<S: Sink>(&mut self, l: &Line<'_>, cause: Cause, upstream: &[u8], sink: &mut S) {
+        self.thread(l.thread, sink).pending = Some((cause, kept(upstream).to_vec()));
+    }
+
+    /// No more lines for now: the requests still held for a failover count, under the
+    /// cause of their last try (a later try that succeeded logs nothing).
+    pub fn end_of_input<S: Sink>(&mut self, sink: &mut S) {
+        for state in self.threads.values_mut() {
+            if let Some(held) = state.failing_over.take() {
+                sink.error(held.cause, b"-", &held.upstream);
+            }
+        }
     }
 
     /// Count the request with the cause its earlier line gave, else `default`.
@@ -273,9 +290,10 @@ impl ApacheError {
         self.count(l, state, cause, &upstream, false, sink);
     }
 
-    /// One closing line: a new request counts; a failover try of the request this thread
-    /// already counted (same client, a member not tried yet, right after a try that
-    /// disabled its member) does not.
+    /// One closing line. A failover try of the request this thread holds (same client, a
+    /// member not tried yet, right after a try that disabled its member) is the same
+    /// request: its cause replaces the held one. Anything else first gives the held count.
+    /// A try that may fail over again is held; one that cannot is counted now.
     fn count<S: Sink>(
         &mut self,
         l: &Line<'_>,
@@ -285,23 +303,36 @@ impl ApacheError {
         may_fail_over: bool,
         sink: &mut S,
     ) {
-        let failover = state.failing_over.filter(|f| {
-            !l.client.is_empty()
-                && f.client == kept(l.client)
-                && !f.tried.iter().any(|t| t == kept(upstream))
-                && f.tried.len() < MAX_TRIES
-        });
-        if failover.is_none() {
+        let (client, upstream) = (kept(l.client), kept(upstream));
+        let mut failover = match state.failing_over {
+            Some(f)
+                if !client.is_empty()
+                    && f.client == client
+                    && !f.tried.iter().any(|t| t == upstream)
+                    && f.tried.len() < MAX_TRIES =>
+            {
+                Some(f)
+            }
+            Some(other) => {
+                sink.error(other.cause, b"-", &other.upstream);
+                None
+            }
+            None => None,
+        };
+        if !may_fail_over {
             sink.error(cause, b"-", upstream);
+            return;
         }
-        if may_fail_over {
-            let mut failover = failover.unwrap_or(Failover {
-                client: kept(l.client).to_vec(),
-                tried: Vec::new(),
-            });
-            failover.tried.push(kept(upstream).to_vec());
-            self.thread(l.thread).failing_over = Some(failover);
-        }
+        let mut held = failover.take().unwrap_or(Failover {
+            client: client.to_vec(),
+            cause,
+            upstream: upstream.to_vec(),
+            tried: Vec::new(),
+        });
+        held.cause = cause;
+        held.upstream = upstream.to_vec();
+        held.tried.push(upstream.to_vec());
+        self.thread(l.thread, sink).failing_over = Some(held);
     }
 }
 
@@ -337,6 +368,7 @@ mod tests {
             let l = format!("[Tue Dec 01 21:25:05.270376 2026] {l}");
             assert_eq!(p.parse(l.as_bytes(), &mut r), Verdict::Known, "{l}");
         }
+        p.end_of_input(&mut r); // as the tailer does after each round
         r
     }
 
@@ -557,10 +589,14 @@ mod tests {
             ],
             &[],
         ));
-        assert_eq!(r.errors, one("connect_refused", "10.0.0.1:80"));
+        assert_eq!(
+            r.errors,
+            one("connect_refused", "10.0.0.2:80"),
+            "its last try"
+        );
         assert_eq!(r.events, ["server_down", "server_down"]);
 
-        // The second member resets: still one request, counted at its first try.
+        // The second member resets: still one request, under its last try's cause.
         let r = run_owned(&lines(
             &[refused_try(7, "10.0.0.1:80", "1.2.3.4:5")],
             &[
@@ -568,7 +604,7 @@ mod tests {
                 "[proxy:error] [pid 1:tid 7] [client 1.2.3.4:5] AH00898: Error reading from remote server returned by /mixed",
             ],
         ));
-        assert_eq!(r.errors, one("connect_refused", "10.0.0.1:80"));
+        assert_eq!(r.errors, one("reset", "10.0.0.2:80"));
 
         // The last members were already disabled (forcerecovery=off).
         let r = run_owned(&lines(
@@ -577,7 +613,32 @@ mod tests {
                 "[proxy:error] [pid 1:tid 7] [client 1.2.3.4:5] AH01170: balancer://pool: All workers are in error state",
             ],
         ));
+        assert_eq!(r.errors, one("no_live_upstreams", "pool"));
+
+        // A request whose later try succeeded logs nothing more: its held count is given at
+        // the end of the input, under the failed try; so is a thread's held request when
+        // its next request starts.
+        let r = run_owned(&lines(&[refused_try(7, "10.0.0.1:80", "1.2.3.4:5")], &[]));
         assert_eq!(r.errors, one("connect_refused", "10.0.0.1:80"));
+        let mut p = ApacheError::default();
+        let mut r = Recorder::default();
+        for l in lines(
+            &[
+                refused_try(7, "10.0.0.1:80", "1.2.3.4:5"),
+                refused_try(7, "10.0.0.3:80", "9.9.9.9:1"),
+            ],
+            &[],
+        ) {
+            p.parse(
+                format!("[Tue Dec 01 21:25:05.270376 2026] {l}").as_bytes(),
+                &mut r,
+            );
+        }
+        assert_eq!(
+            r.errors,
+            one("connect_refused", "10.0.0.1:80"),
+            "given before the end"
+        );
     }
 
     #[test]
@@ -723,7 +784,8 @@ mod tests {
             }
         }
         assert!(p.threads.len() <= MAX_THREADS);
-        assert_eq!(r.errors.len(), 3 * MAX_THREADS);
+        p.end_of_input(&mut r);
+        assert_eq!(r.errors.len(), 3 * MAX_THREADS, "no held count lost");
         // One client failing over forever still counts again once MAX_TRIES are merged.
         let mut p = ApacheError::default();
         let mut r = Recorder::default();
@@ -732,6 +794,7 @@ mod tests {
                 p.parse(format!("[t] {l}").as_bytes(), &mut r);
             }
         }
+        p.end_of_input(&mut r);
         assert_eq!(r.errors.len(), 2);
     }
 }

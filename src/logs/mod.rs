@@ -111,8 +111,10 @@ impl Parser {
     /// The servers write a multi-line entry in one write(2), so a round that read all
     /// there was never ends inside one.
     pub fn end_of_input<S: Sink>(&mut self, sink: &mut S) {
-        if let Parser::NginxError(p) = self {
-            p.end_of_input(sink);
+        match self {
+            Parser::NginxError(p) => p.end_of_input(sink),
+            Parser::Apache(p) => p.end_of_input(sink),
+            _ => {}
         }
     }
 }
