@@ -134,6 +134,18 @@ families! {
 }
 
 impl LogMetrics {
+    /// The counters keyed by the log alone, born with it and dropped with it.
+    fn per_log_counters(&self) -> [&Family<LogLabel, Counter>; 6] {
+        [
+            &self.lines_read,
+            &self.lines_classified,
+            &self.lines_unrecognised,
+            &self.bytes,
+            &self.rotations,
+            &self.checkpoint_failures,
+        ]
+    }
+
     /// Set `gateway_upstream_timeout_seconds` for the logs that configure one, drop the rest.
     pub fn set_timeouts<'a>(&self, logs: impl Iterator<Item = (&'a str, Option<Duration>)>) {
         self.timeout.clear();
@@ -151,14 +163,7 @@ impl LogMetrics {
     /// `app_causes`: the app errors of a log that names no vhost (`vhost="-"`).
     pub fn born(&self, log: &str, events: &[Event], app_causes: &[AppCause]) {
         let l = LogLabel { log: log.into() };
-        for family in [
-            &self.lines_read,
-            &self.lines_classified,
-            &self.lines_unrecognised,
-            &self.bytes,
-            &self.rotations,
-            &self.checkpoint_failures,
-        ] {
+        for family in self.per_log_counters() {
             let _ = family.get_or_create(&l);
         }
         let _ = self.files_followed.get_or_create(&l);
@@ -188,14 +193,7 @@ impl LogMetrics {
     /// Drop the per-log series of `log` (its label-value series are dropped by its labeler).
     pub fn forget(&self, log: &str) {
         let l = LogLabel { log: log.into() };
-        for family in [
-            &self.lines_read,
-            &self.lines_classified,
-            &self.lines_unrecognised,
-            &self.bytes,
-            &self.rotations,
-            &self.checkpoint_failures,
-        ] {
+        for family in self.per_log_counters() {
             family.remove(&l);
         }
         self.files_followed.remove(&l);
