@@ -5,7 +5,7 @@
 # group (average and max over the last 5 minutes), missed iterations, head series, the alerts
 # of the broken hosts (firing, pending or missing) and what one host costs.
 #
-#   scripts/bench_rules.sh [HOSTS [VHOSTS [MINUTES]]]      (defaults 400 40 12)
+#   scripts/bench_rules.sh [HOSTS [VHOSTS [MINUTES]]]      (defaults 400 40 20)
 #
 # Environment:
 #   RULES=file     rules to measure (default: alerts/gateway-exporter.rules.yml)
@@ -24,7 +24,7 @@
 set -eu
 HOSTS=${1:-400}
 VHOSTS=${2:-40}
-MINUTES=${3:-12}
+MINUTES=${3:-20}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 RULES=${RULES:-$HERE/alerts/gateway-exporter.rules.yml}
 HISTORY=${HISTORY:-1}
@@ -86,7 +86,9 @@ until curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" > /dev/null; do
     sleep 1
 done
 echo "running $HOSTS hosts x $VHOSTS vhosts for $MINUTES minutes (load $(cut -d' ' -f1-3 /proc/loadavg))"
-sleep $((MINUTES * 60))
+# The report samples every rule's cost for the last 5 minutes of the run.
+[ "$MINUTES" -gt 5 ] || { echo "MINUTES must be 6 or more" >&2; exit 2; }
+sleep $((MINUTES * 60 - 300))
 $GEN report --prometheus "http://127.0.0.1:$PROM_PORT" --hosts "$HOSTS" --vhosts "$VHOSTS" \
     --rules "$RULES" --dashboards "$HERE"/dashboards/*.json --expect "$W/expect.json" \
     --json "$OUT/bench_rules-$HOSTS-$VHOSTS.json"
