@@ -253,13 +253,15 @@ class Host:
             breaks = None
             if (self.live("connect_refused") and v == 0) or (self.live("upstream_timeout") and v == 1):
                 breaks = "502" if v == 0 else "504"
+            responses = []
             for status in STATUSES:
                 healthy = traffic * STATUS_SHARE[status]
                 if breaks:
-                    self.add("gateway_http_responses_total", dict(access, status=status),
-                             self.rate(healthy, traffic if status == breaks else 0, True))
+                    responses.append(self.rate(healthy, traffic if status == breaks else 0, True))
                 else:
-                    self.add("gateway_http_responses_total", dict(access, status=status), self.rate(healthy))
+                    responses.append(self.rate(healthy))
+                self.add("gateway_http_responses_total", dict(access, status=status), responses[-1])
+            self.add("gateway_http_requests_total", access, Counter.total(responses))
             shape = SLOW_LATENCY if self.live("near_timeout") and v == 2 else HEALTHY_LATENCY
             for le, share in zip(BUCKETS, shape):
                 self.add("gateway_upstream_response_time_seconds_bucket", dict(access, le=repr(le)),

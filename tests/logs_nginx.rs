@@ -256,6 +256,33 @@ fn nginx_failures_are_counted_once_by_cause() {
         "{acc}"
     );
     assert_eq!(status("009"), 1.0, "{acc}"); // the garbage reply passed through as HTTP/0.9
+    // Every request once more in the per-vhost total the rules read, whatever its status.
+    let vhosts: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gateway_http_responses_total{log=\"acc\""))
+        .filter_map(|l| l.split("vhost=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(vhosts.len() >= 2, "{vhosts:?}");
+    for vhost in vhosts {
+        assert_eq!(
+            sum(
+                &text,
+                "gateway_http_requests_total",
+                &[("log", "acc"), ("vhost", vhost)]
+            ),
+            sum(
+                &text,
+                "gateway_http_responses_total",
+                &[("log", "acc"), ("vhost", vhost)]
+            ),
+            "{vhost}: {acc}"
+        );
+    }
+    assert_eq!(
+        sum(&text, "gateway_http_requests_total", &[("log", "acc")]),
+        20.0,
+        "{acc}"
+    );
     // $host: the Host header without its port, or the server_name when absent.
     assert_eq!(
         sum(

@@ -51,6 +51,7 @@ enum Series {
     Time(VhostLabels),
     Try(TryLabels),
     App(AppErrorLabels),
+    Request(VhostLabels),
 }
 
 impl Series {
@@ -62,6 +63,7 @@ impl Series {
             Series::Time(_) => 2,
             Series::Try(_) => 3,
             Series::App(_) => 4,
+            Series::Request(_) => 5,
         }
     }
 }
@@ -84,7 +86,9 @@ pub struct Labeler {
     /// The same counters keyed by the raw bytes, for values under the caps.
     raw_errors: FxMap<Box<[u8]>, (Counter, u32, u32)>,
     scratch: Vec<u8>,
-    responses: FxMap<(u32, u16), Counter>,
+    /// A response's counter and its vhost's request counter: one lookup a line for both.
+    responses: FxMap<(u32, u16), (Counter, Counter)>,
+    requests: FxMap<u32, Counter>,
     times: FxMap<u32, Histogram>,
     tries: FxMap<(u32, u32, u16), Counter>,
     events: FxMap<u8, Counter>,
@@ -103,7 +107,7 @@ pub struct Labeler {
     /// Every series of the label-value families this log created (bounded by the caps).
     created: Vec<Created>,
     /// Live series per family (see [`Series::family`]), overflow series not counted.
-    series_count: [usize; 5],
+    series_count: [usize; 6],
     started: Instant,
     last_sweep: u32,
 }
@@ -120,6 +124,7 @@ impl Labeler {
             raw_errors: FxMap::default(),
             scratch: Vec::new(),
             responses: FxMap::default(),
+            requests: FxMap::default(),
             times: FxMap::default(),
             tries: FxMap::default(),
             events: FxMap::default(),
@@ -130,7 +135,7 @@ impl Labeler {
             emitted: false,
             warned: Vec::new(),
             created: Vec::new(),
-            series_count: [0; 5],
+            series_count: [0; 6],
             started: Instant::now(),
             last_sweep: 0,
         }
@@ -231,6 +236,7 @@ impl Labeler {
             Series::Time(l) => self.m.response_time.remove(l),
             Series::Try(l) => self.m.tries.remove(l),
             Series::App(l) => self.m.app_errors.remove(l),
+            Series::Request(l) => self.m.requests.remove(l),
         };
     }
 
@@ -280,6 +286,7 @@ impl Labeler {
         self.errors.retain(|k, _| !gone(k.1, k.2));
         self.raw_errors.retain(|_, c| !gone(c.1, c.2));
         self.responses.retain(|k, _| !gone(k.0, NO_UPSTREAM));
+        self.requests.retain(|v, _| !gone(*v, NO_UPSTREAM));
         self.times.retain(|v, _| !gone(*v, NO_UPSTREAM));
         self.tries.retain(|k, _| !gone(k.0, k.1));
         self.apps.retain(|k, _| !gone(k.1, NO_UPSTREAM));
@@ -456,8 +463,15 @@ impl Sink for Labeler {
         let v = self.vhost(a.vhost);
         // Hot path: one lookup and an increment; the slow paths create (or fold) the series.
         match self.responses.get(&(v, a.status)) {
-            Some(c) => c.inc(),
-            None => self.new_response(v, a.status).inc(),
+            Some((response, request)) => {
+                response.inc();
+                request.inc();
+            }
+            None => {
+                let (response, request) = self.new_response(v, a.status);
+                response.inc();
+                request.inc();
+            }
         };
         if let Some(t) = a.upstream_time {
             match self.times.get(&v) {
@@ -511,10 +525,13 @@ impl Labeler {
         c
     }
 
-    fn new_response(&mut self, v: u32, status: u16) -> Counter {
+    /// The counter of `status` for vhost `v` and the request counter of the vhost it is
+    /// counted under (`__overflow__` when folded), so the requests of a vhost are always the
+    /// sum of its responses.
+    fn new_response(&mut self, v: u32, status: u16) -> (Counter, Counter) {
         let (v, _) = self.admit(1, v, NO_UPSTREAM);
-        if let Some(c) = self.responses.get(&(v, status)) {
-            return c.clone();
+        if let Some(pair) = self.responses.get(&(v, status)) {
+            return pair.clone();
         }
         let labels = ResponseLabels {
             log: self.log.clone(),
@@ -523,7 +540,25 @@ impl Labeler {
         };
         let c = self.m.responses.get_or_create(&labels).clone();
         self.remember(v, NO_UPSTREAM, Series::Response(labels));
-        self.responses.insert((v, status), c.clone());
+        let pair = (c, self.request_counter(v));
+        self.responses.insert((v, status), pair.clone());
+        pair
+    }
+
+    /// The request counter of vhost `v` (one series a vhost: never more than the responses,
+    /// so it is admitted whenever they are).
+    fn request_counter(&mut self, v: u32) -> Counter {
+        if let Some(c) = self.requests.get(&v) {
+            return c.clone();
+        }
+        let (v, _) = self.admit(5, v, NO_UPSTREAM);
+        let labels = VhostLabels {
+            log: self.log.clone(),
+            vhost: self.vhosts.name(v).into(),
+        };
+        let c = self.m.requests.get_or_create(&labels).clone();
+        self.remember(v, NO_UPSTREAM, Series::Request(labels));
+        self.requests.insert(v, c.clone());
         c
     }
 
@@ -604,7 +639,8 @@ mod tests {
             });
         }
         let text = encode_registry(&r, Format::Text004);
-        assert!(text.len() < 300 * 1024, "{} bytes", text.len());
+        // Two series per vhost (its responses and its requests), 1,000 cut values each.
+        assert!(text.len() < 400 * 1024, "{} bytes", text.len());
         assert!(
             text.contains("xxx…\",status=\"200\"} 1"),
             "cut values are marked"
@@ -657,6 +693,46 @@ mod tests {
                 "label=\"series\""
             ),
             7.0
+        );
+    }
+
+    /// `gateway_http_requests_total` of a vhost is the sum of its responses, also when the
+    /// series cap folds some statuses into `__overflow__` (their requests are counted there).
+    #[test]
+    fn requests_are_the_sum_of_the_responses_of_their_vhost() {
+        let (r, m) = registry();
+        let mut l = Labeler::new(
+            "t",
+            Limits {
+                series: 3,
+                ..limits(100)
+            },
+            m,
+        );
+        let statuses = [200, 200, 502, 404, 200, 503, 500, 200];
+        for vhost in [&b"a"[..], b"b"] {
+            for status in statuses {
+                l.access(&Access {
+                    vhost,
+                    status,
+                    ..Access::default()
+                });
+            }
+        }
+        let text = encode_registry(&r, Format::Text004);
+        for vhost in ["a", "b", OVERFLOW] {
+            let needle = format!("vhost=\"{vhost}\"");
+            assert_eq!(
+                sum(&text, "gateway_http_requests_total", &needle),
+                sum(&text, "gateway_http_responses_total", &needle),
+                "{vhost}:\n{text}"
+            );
+        }
+        assert_eq!(sum(&text, "gateway_http_requests_total", ""), 16.0);
+        assert_eq!(
+            sum(&text, "gateway_http_requests_total", "vhost=\"a\""),
+            6.0,
+            "200 (4 times), 502 and 404 of a fit under the cap of 3 response series:\n{text}"
         );
     }
 

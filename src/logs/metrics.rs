@@ -105,6 +105,8 @@ families! {
             "Requests the app failed, by the cause it gave: PHP fatal errors, crashed workers, hosting limits"),
         responses: Family<ResponseLabels, Counter> = ("http_responses", None,
             "Access-log responses by status code"),
+        requests: Family<VhostLabels, Counter> = ("http_requests", None,
+            "Access-log requests, whatever their status: the sum of gateway_http_responses_total per vhost, one series to read"),
         response_time: Family<VhostLabels, Histogram, ResponseTimeBuckets>
             [Family::new_with_constructor(ResponseTimeBuckets)] = ("upstream_response_time", Some(Unit::Seconds),
             "Upstream response time of each access-log request, summed over tries"),
