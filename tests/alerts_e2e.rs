@@ -219,6 +219,7 @@ gateway_upstream_up{upstream=\"127.0.0.1:8080\"} 0
 gateway_upstream_down_info{upstream=\"127.0.0.1:8080\",reason=\"connect_refused\"} 1
 gateway_upstream_errors_total{log=\"error\",vhost=\"shop.test\",upstream=\"127.0.0.1:8080\",cause=\"connect_refused\"} COUNT
 gateway_http_responses_total{log=\"access\",vhost=\"shop.test\",status=\"502\"} COUNT
+gateway_http_requests_total{log=\"access\",vhost=\"shop.test\"} COUNT
 gateway_workers{pool=\"www\",kind=\"phpfpm\",state=\"active\"} 20
 gateway_workers{pool=\"www\",kind=\"phpfpm\",state=\"idle\"} 0
 gateway_workers_limit{pool=\"www\",kind=\"phpfpm\"} 20
