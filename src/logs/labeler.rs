@@ -552,6 +552,9 @@ impl Labeler {
             return c.clone();
         }
         let (v, _) = self.admit(5, v, NO_UPSTREAM);
+        if let Some(c) = self.requests.get(&v) {
+            return c.clone();
+        }
         let labels = VhostLabels {
             log: self.log.clone(),
             vhost: self.vhosts.name(v).into(),
@@ -618,6 +621,16 @@ mod tests {
         (r, m)
     }
 
+    /// A labeler whose families hold 3 series each at most.
+    fn capped_at_three_series() -> (Registry, Labeler) {
+        let (r, m) = registry();
+        let limits = Limits {
+            series: 3,
+            ..limits(100)
+        };
+        (r, Labeler::new("t", limits, m))
+    }
+
     fn sum(text: &str, family: &str, needle: &str) -> f64 {
         text.lines()
             .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(needle))
@@ -658,15 +671,7 @@ mod tests {
 
     #[test]
     fn series_per_family_are_capped() {
-        let (r, m) = registry();
-        let mut l = Labeler::new(
-            "t",
-            Limits {
-                series: 3,
-                ..limits(100)
-            },
-            m,
-        );
+        let (r, mut l) = capped_at_three_series();
         for u in 0..10 {
             l.error(Cause::Reset, b"v", format!("10.0.0.{u}:80").as_bytes());
         }
@@ -700,15 +705,7 @@ mod tests {
     /// series cap folds some statuses into `__overflow__` (their requests are counted there).
     #[test]
     fn requests_are_the_sum_of_the_responses_of_their_vhost() {
-        let (r, m) = registry();
-        let mut l = Labeler::new(
-            "t",
-            Limits {
-                series: 3,
-                ..limits(100)
-            },
-            m,
-        );
+        let (r, mut l) = capped_at_three_series();
         let statuses = [200, 200, 502, 404, 200, 503, 500, 200];
         for vhost in [&b"a"[..], b"b"] {
             for status in statuses {
