@@ -75,7 +75,16 @@ scrape_configs:
       - {target_label: __address__, replacement: "127.0.0.1:$GEN_PORT"}
 YML
 $GEN serve $MODEL --port "$GEN_PORT" 2> "$W/gen.log" &
-PIDS="$PIDS $!"
+GEN_PID=$!
+PIDS="$PIDS $GEN_PID"
+# The generator checks every host's series against docs/metrics.md first: a fleet it refuses
+# must stop the run, not leave Prometheus scraping dead targets for MINUTES.
+i=0
+until curl -sf "http://127.0.0.1:$GEN_PORT/metrics?host=h0000:9150" > /dev/null; do
+    kill -0 "$GEN_PID" 2>/dev/null || { echo "the fleet generator exited:" >&2; tail -20 "$W/gen.log" >&2; exit 1; }
+    i=$((i + 1)); [ $i -lt 600 ] || { echo "the fleet generator does not answer" >&2; exit 1; }
+    sleep 1
+done
 prometheus --config.file="$W/prometheus.yml" --storage.tsdb.path="$W/data" \
     --storage.tsdb.retention.time=30d --web.listen-address="127.0.0.1:$PROM_PORT" \
     > "$W/prometheus.log" 2>&1 &
@@ -89,6 +98,7 @@ echo "running $HOSTS hosts x $VHOSTS vhosts for $MINUTES minutes (load $(cut -d'
 # The report samples every rule's cost for the last 5 minutes of the run.
 [ "$MINUTES" -gt 5 ] || { echo "MINUTES must be 6 or more" >&2; exit 2; }
 sleep $((MINUTES * 60 - 300))
+kill -0 "$GEN_PID" 2>/dev/null || { echo "the fleet generator exited during the run:" >&2; tail -20 "$W/gen.log" >&2; exit 1; }
 $GEN report --prometheus "http://127.0.0.1:$PROM_PORT" --hosts "$HOSTS" --vhosts "$VHOSTS" \
     --rules "$RULES" --dashboards "$HERE"/dashboards/*.json --expect "$W/expect.json" \
     --json "$OUT/bench_rules-$HOSTS-$VHOSTS.json"

@@ -813,6 +813,9 @@ def main():
     r.add_argument("--expect", required=True)
     r.add_argument("--json", required=True)
     args = p.parse_args()
+    if getattr(args, "vhosts", PROBES_PER_HOST) < PROBES_PER_HOST:
+        p.error(f"--vhosts must be {PROBES_PER_HOST} or more: each host probes {PROBES_PER_HOST} of its vhosts"
+                " and the scenarios break vhosts 0 to 3")
     {"serve": serve, "sd": sd, "expect": expect, "backfill": backfill, "needs": needs,
      "report": report}[args.cmd](args)
 
